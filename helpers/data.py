@@ -1,0 +1,333 @@
+"""MovieLens 100K: the only module of the book that touches TensorFlow Datasets.
+
+Every chapter loads its data through :func:`load_movielens`, splits it with
+:func:`classic_split` and builds its id vocabularies with :func:`vocabularies`,
+so that every number in the book is measured on the same examples.
+
+Where the data come from
+    On a machine with internet access TFDS downloads ``ml-100k.zip`` from
+    GroupLens once (5 MB) and caches the prepared data set in its data
+    directory (``~/tensorflow_datasets`` unless ``TFDS_DATA_DIR`` or
+    ``data_dir=`` says otherwise). Offline, point ``TFDS_DATA_DIR`` at a copy
+    prepared on another machine; see the README.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
+from urllib.parse import urlparse
+
+import numpy as np
+
+import helpers  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+__all__ = [
+    "DataUnavailableError",
+    "RATINGS",
+    "MOVIES",
+    "load_movielens",
+    "classic_split",
+    "vocabularies",
+    "to_arrays",
+    "encode",
+]
+
+RATINGS = "movielens/100k-ratings"
+MOVIES = "movielens/100k-movies"
+#: Where TFDS downloads MovieLens 100K from.
+SOURCE_URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
+
+PathLike = Union[str, os.PathLike]
+
+
+class DataUnavailableError(RuntimeError):
+    """MovieLens is neither prepared in the data directory nor downloadable."""
+
+
+def _resolve_data_dir(data_dir: PathLike | None) -> Path:
+    """The data directory TFDS will use: argument, then TFDS_DATA_DIR, then TFDS's default."""
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(
+            f"data_dir must be a path (str or os.PathLike) or None, "
+            f"got {type(data_dir).__name__}: {data_dir!r}"
+        )
+    if data_dir is None:
+        data_dir = os.environ.get("TFDS_DATA_DIR") or None
+    if data_dir is None:
+        import tensorflow_datasets as tfds
+
+        data_dir = tfds.core.constants.DATA_DIR
+    path = Path(data_dir).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataUnavailableError(
+            f"The TFDS data directory {path} is a file, not a folder. Set "
+            "TFDS_DATA_DIR (or pass data_dir=) to a folder."
+        )
+    return path
+
+
+def _host_reachable(url: str, timeout: float) -> bool:
+    """Whether a TCP connection to the URL's host can be opened within ``timeout``.
+
+    With an HTTP(S) proxy configured the host itself may be unreachable while
+    downloads work, so the probe is skipped and TFDS is left to try.
+    """
+    if any(os.environ.get(v) for v in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")):
+        return True
+    parsed = urlparse(url)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _snapshot(root: Path) -> set[Path]:
+    """Every path below ``root`` (empty when it does not exist)."""
+    if not root.exists():
+        return set()
+    return {root, *root.rglob("*")}
+
+
+def _remove_new_paths(root: Path, before: set[Path]) -> None:
+    """Delete what appeared below ``root`` since ``before``; keep everything else.
+
+    Only the top-most new paths are removed, so a reader's own files and other
+    prepared data sets in the same folder are never touched.
+    """
+    for path in sorted(_snapshot(root) - before, key=lambda p: len(p.parts)):
+        if not path.exists() and not path.is_symlink():
+            continue  # already removed with a new parent
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def _unavailable_message(data_dir: Path, reason: str) -> str:
+    return (
+        f"MovieLens 100K is not prepared in the TFDS data directory {data_dir}, "
+        f"and it cannot be downloaded here: {reason}.\n"
+        "To fix this, either\n"
+        "  * run the chapter on a machine with internet access: TFDS downloads "
+        f"ml-100k.zip (5 MB) from {SOURCE_URL} once and caches it; or\n"
+        "  * prepare it on a machine with internet access, with\n"
+        "      python -c \"import helpers.data as d; d.load_movielens('DIR')\"\n"
+        "    copy DIR (it holds movielens/100k-ratings and movielens/100k-movies) "
+        "here, and set the environment variable TFDS_DATA_DIR=DIR (or pass "
+        "data_dir=DIR)."
+    )
+
+
+@contextlib.contextmanager
+def _quiet_absl() -> Iterator[None]:
+    """Hide TFDS's absl warnings (e.g. 'Variant folder ... has no dataset_info.json')."""
+    from absl import logging as absl_logging
+
+    old = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(old)
+
+
+def load_movielens(
+    data_dir: PathLike | None = None,
+    *,
+    download: bool = True,
+    timeout: float = 10.0,
+    verbose: bool = True,
+) -> tuple["tf.data.Dataset", "tf.data.Dataset"]:
+    """Load MovieLens 100K as ``(ratings, movies)``.
+
+    These are exactly ``tfds.load("movielens/100k-ratings", split="train")``
+    and ``tfds.load("movielens/100k-movies", split="train")``: 100,000 ratings
+    (by 943 users) and 1,682 movies (1,664 distinct titles: 18 titles belong
+    to two movie ids each).
+
+    Args:
+        data_dir: the TFDS data directory. ``None`` means the ``TFDS_DATA_DIR``
+            environment variable, or TFDS's default ``~/tensorflow_datasets``.
+        download: download and prepare the data when they are not prepared yet.
+        timeout: seconds to wait when checking that the download host answers.
+        verbose: print the sanity line ``100,000 ratings by 943 users ...``.
+
+    Returns:
+        ``(ratings, movies)``, two ``tf.data.Dataset`` of feature dictionaries.
+
+    Raises:
+        DataUnavailableError: the data are not prepared in ``data_dir`` and
+            cannot be downloaded (no network, or ``download=False``). Raised
+            within about ``timeout`` seconds; anything a failed download wrote
+            into ``data_dir`` is removed again, and nothing else is touched.
+        TypeError: ``data_dir`` is not a path.
+    """
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    root = _resolve_data_dir(data_dir)
+
+    import tensorflow_datasets as tfds
+
+    with _quiet_absl():
+        builders = [tfds.builder(name, data_dir=str(root)) for name in (RATINGS, MOVIES)]
+        missing = [b for b in builders if not b.is_prepared()]
+        if missing:
+            if not download:
+                raise DataUnavailableError(
+                    _unavailable_message(root, "download=False was passed")
+                )
+            if not _host_reachable(SOURCE_URL, timeout):
+                host = urlparse(SOURCE_URL).hostname
+                raise DataUnavailableError(
+                    _unavailable_message(root, f"{host} cannot be reached (no network?)")
+                )
+            before = _snapshot(root)
+            try:
+                for builder in missing:
+                    builder.download_and_prepare()
+            except BaseException as exc:  # includes KeyboardInterrupt: clean up, re-raise
+                _remove_new_paths(root, before)
+                if isinstance(exc, Exception):
+                    raise DataUnavailableError(
+                        _unavailable_message(root, f"the download failed ({exc})")
+                    ) from exc
+                raise
+        ratings, movies = (b.as_dataset(split="train") for b in builders)
+
+    if verbose:
+        users = to_arrays(ratings, ["user_id"])["user_id"]
+        titles = to_arrays(movies, ["movie_title"])["movie_title"]
+        print(
+            f"MovieLens 100K: {len(users):,} ratings by {len(np.unique(users)):,} users; "
+            f"{len(titles):,} movies ({len(np.unique(titles)):,} distinct titles)"
+        )
+    return ratings, movies
+
+
+def classic_split(
+    ratings: "tf.data.Dataset",
+) -> tuple["tf.data.Dataset", "tf.data.Dataset"]:
+    """The TFRS tutorials' 80/20 split of the 100,000 ratings: ``(train, test)``.
+
+    Exactly as the TFRS basic-retrieval guide does it::
+
+        tf.random.set_seed(42)
+        shuffled = ratings.shuffle(100_000, seed=42, reshuffle_each_iteration=False)
+        train = shuffled.take(80_000)
+        test = shuffled.skip(80_000).take(20_000)
+
+    Every chapter measures on this split, so their numbers compare.
+
+    Raises:
+        TypeError: ``ratings`` is not a ``tf.data.Dataset``.
+    """
+    import tensorflow as tf
+
+    if not isinstance(ratings, tf.data.Dataset):
+        raise TypeError(
+            f"ratings must be a tf.data.Dataset (from load_movielens), "
+            f"got {type(ratings).__name__}"
+        )
+    tf.random.set_seed(42)
+    shuffled = ratings.shuffle(100_000, seed=42, reshuffle_each_iteration=False)
+    train = shuffled.take(80_000)
+    test = shuffled.skip(80_000).take(20_000)
+    return train, test
+
+
+def to_arrays(
+    dataset: "tf.data.Dataset", features: Sequence[str] = ("user_id", "movie_title")
+) -> dict[str, np.ndarray]:
+    """Read the named string features of a dataset into NumPy arrays of ``str``.
+
+    For the chapters that work in NumPy (matrix factorization, evaluation).
+
+    Raises:
+        TypeError: ``dataset`` is not a ``tf.data.Dataset``.
+        KeyError: a feature is not in the dataset (the message lists those that are).
+    """
+    import tensorflow as tf
+
+    if not isinstance(dataset, tf.data.Dataset):
+        raise TypeError(f"dataset must be a tf.data.Dataset, got {type(dataset).__name__}")
+    if isinstance(features, str):
+        features = [features]
+    available = list(dataset.element_spec)
+    unknown = [f for f in features if f not in available]
+    if unknown:
+        raise KeyError(f"unknown feature(s) {unknown}; this dataset has {available}")
+    selected = dataset.map(lambda x: {f: x[f] for f in features})
+    columns: dict[str, list[np.ndarray]] = {f: [] for f in features}
+    for batch in selected.batch(20_000).as_numpy_iterator():
+        for f in features:
+            columns[f].append(batch[f])
+    out = {}
+    for f, parts in columns.items():
+        values = np.concatenate(parts) if parts else np.array([], dtype=object)
+        if values.dtype.kind in ("O", "S"):
+            values = np.array([v.decode("utf-8") for v in values], dtype=str)
+        out[f] = values
+    return out
+
+
+def vocabularies(
+    ratings: "tf.data.Dataset", movies: "tf.data.Dataset"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique user ids (from ``ratings``) and movie titles (from ``movies``).
+
+    On MovieLens 100K: 943 user ids and 1,664 titles. There are 1,682 movies
+    but 18 titles are shared by two movie ids (re-releases listed twice), and
+    the book, like the TFRS guides, identifies a movie by its title.
+
+    Returns:
+        ``(user_ids, movie_titles)``, NumPy arrays of ``str``, sorted.
+    """
+    user_ids = np.unique(to_arrays(ratings, ["user_id"])["user_id"])
+    movie_titles = np.unique(to_arrays(movies, ["movie_title"])["movie_title"])
+    return user_ids, movie_titles
+
+
+def encode(values: Iterable[str] | np.ndarray, vocabulary: np.ndarray) -> np.ndarray:
+    """Map ids or titles to their positions in a sorted vocabulary.
+
+    Args:
+        values: strings, each of which must be in ``vocabulary``.
+        vocabulary: a sorted array of unique strings (from :func:`vocabularies`).
+
+    Returns:
+        An ``int64`` array of positions, the same length as ``values``.
+
+    Raises:
+        ValueError: a value is not in the vocabulary (the message shows some),
+            or the vocabulary is not sorted and unique.
+    """
+    vocabulary = np.asarray(vocabulary)
+    values = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    if vocabulary.ndim != 1 or len(vocabulary) == 0:
+        raise ValueError("vocabulary must be a non-empty 1-D array")
+    if len(vocabulary) > 1 and not np.all(vocabulary[1:] > vocabulary[:-1]):
+        raise ValueError("vocabulary must be sorted and unique (use np.unique)")
+    if values.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    positions = np.searchsorted(vocabulary, values)
+    positions = np.clip(positions, 0, len(vocabulary) - 1)
+    unknown = vocabulary[positions] != values
+    if unknown.any():
+        examples = list(dict.fromkeys(values[unknown].tolist()))[:5]
+        raise ValueError(
+            f"{int(unknown.sum())} value(s) are not in the vocabulary, e.g. {examples}. "
+            "Build the vocabulary from the same data (helpers.data.vocabularies)."
+        )
+    return positions.astype(np.int64)

@@ -1,0 +1,127 @@
+"""One scale for every model in the book: top-k accuracy on held-out pairs.
+
+For each test pair (user, movie), score *every* movie in the catalogue for that
+user and ask whether the test movie is among the ``k`` highest. The fraction of
+test pairs for which it is, is the top-k accuracy. This is what TFRS's
+``tfrs.metrics.FactorizedTopK`` reports as ``factorized_top_k/top_k_categorical_accuracy``,
+so NumPy models (chapter 2) and TFRS models (chapters 3-5) can be compared
+number for number.
+
+Two conventions, the same as TFRS's:
+
+* movies the user already rated in train are **not** excluded;
+* ties count in the test movie's favour: its rank is the number of movies
+  with a strictly higher score (as ``tf.math.in_top_k`` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["DEFAULT_KS", "ranks", "top_k_accuracy"]
+
+#: The cut-offs every chapter reports.
+DEFAULT_KS: tuple[int, ...] = (1, 5, 10, 50, 100)
+
+
+def _check_pairs(scores: np.ndarray, users: np.ndarray, items: np.ndarray) -> None:
+    if users.shape != items.shape or users.ndim != 1:
+        raise ValueError(
+            f"users and items must be 1-D and of equal length, got shapes "
+            f"{users.shape} and {items.shape}"
+        )
+    for name, idx in (("users", users), ("items", items)):
+        if idx.size and not np.issubdtype(idx.dtype, np.integer):
+            raise TypeError(
+                f"{name} must be integer positions (use helpers.data.encode), "
+                f"got dtype {idx.dtype}"
+            )
+    n_users, n_items = scores.shape
+    if users.size and (users.min() < 0 or users.max() >= n_users):
+        raise ValueError(f"user positions must lie in [0, {n_users}), got {users.min()}..{users.max()}")
+    if items.size and (items.min() < 0 or items.max() >= n_items):
+        raise ValueError(f"item positions must lie in [0, {n_items}), got {items.min()}..{items.max()}")
+
+
+def ranks(
+    scores: np.ndarray,
+    users: np.ndarray,
+    items: np.ndarray,
+    *,
+    chunk_size: int = 4096,
+) -> np.ndarray:
+    """0-based rank of each test item among all items, for its user.
+
+    Args:
+        scores: ``(n_users, n_items)`` affinity scores, or ``(n_items,)`` when
+            every user gets the same scores (a popularity ranking).
+        users: integer user positions, one per test pair.
+        items: integer item positions, one per test pair.
+        chunk_size: test pairs scored at once (bounds memory).
+
+    Returns:
+        ``int64`` array: how many items score strictly higher than the test item.
+
+    Raises:
+        ValueError: shapes that do not fit, positions out of range, or NaN scores.
+        TypeError: non-integer positions.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim == 1:
+        scores = scores[np.newaxis, :]
+        users = np.zeros_like(np.asarray(items))
+    if scores.ndim != 2 or scores.shape[1] == 0:
+        raise ValueError(
+            f"scores must be (n_users, n_items) or (n_items,) with n_items > 0, "
+            f"got shape {scores.shape}"
+        )
+    users, items = np.asarray(users), np.asarray(items)
+    _check_pairs(scores, users, items)
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN: the model diverged or was not trained")
+    out = np.empty(len(users), dtype=np.int64)
+    for start in range(0, len(users), chunk_size):
+        u = users[start : start + chunk_size]
+        i = items[start : start + chunk_size]
+        rows = scores[u]
+        positive = rows[np.arange(len(u)), i]
+        out[start : start + chunk_size] = (rows > positive[:, None]).sum(axis=1)
+    return out
+
+
+def top_k_accuracy(
+    scores: np.ndarray,
+    users: np.ndarray,
+    items: np.ndarray,
+    ks: Sequence[int] = DEFAULT_KS,
+) -> dict[int, float]:
+    """Fraction of test pairs whose item is in its user's top ``k``, for each ``k``.
+
+    Args:
+        scores: ``(n_users, n_items)`` scores, or ``(n_items,)`` shared by all users.
+        users: integer user positions of the test pairs.
+        items: integer item positions of the test pairs.
+        ks: the cut-offs; each an int from 1 to ``n_items``.
+
+    Returns:
+        ``{k: accuracy}`` in the order of ``ks``.
+
+    Raises:
+        ValueError: no test pairs, or a ``k`` outside ``1..n_items`` (and see :func:`ranks`).
+    """
+    scores = np.asarray(scores)
+    n_items = scores.shape[-1] if scores.ndim else 0
+    ks = list(ks)
+    if not ks:
+        raise ValueError("ks must name at least one cut-off, e.g. (1, 5, 10, 50, 100)")
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"each k must be an int, got {k!r}")
+        if not 1 <= k <= n_items:
+            raise ValueError(f"each k must lie in 1..{n_items} (the number of items), got {k}")
+    if len(np.asarray(items)) == 0:
+        raise ValueError("no test pairs to evaluate")
+    r = ranks(scores, users, items)
+    return {int(k): float(np.mean(r < k)) for k in ks}
