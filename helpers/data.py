@@ -19,6 +19,7 @@ import os
 import shutil
 import socket
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 from urllib.parse import urlparse
@@ -39,6 +40,8 @@ __all__ = [
     "vocabularies",
     "to_arrays",
     "encode",
+    "EncodedSplit",
+    "encode_split",
 ]
 
 RATINGS = "movielens/100k-ratings"
@@ -331,3 +334,52 @@ def encode(values: Iterable[str] | np.ndarray, vocabulary: np.ndarray) -> np.nda
             "Build the vocabulary from the same data (helpers.data.vocabularies)."
         )
     return positions.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class EncodedSplit:
+    """The classic split as integer positions, for models written in NumPy.
+
+    Attributes:
+        user_ids, movie_titles: the vocabularies; position ``i`` of a user or
+            title is its row or column in every score matrix of the book.
+        train_users, train_items: positions of the 80,000 training pairs.
+        test_users, test_items: positions of the 20,000 test pairs.
+    """
+
+    user_ids: np.ndarray
+    movie_titles: np.ndarray
+    train_users: np.ndarray
+    train_items: np.ndarray
+    test_users: np.ndarray
+    test_items: np.ndarray
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.movie_titles)
+
+
+def encode_split(
+    train: "tf.data.Dataset",
+    test: "tf.data.Dataset",
+    user_ids: np.ndarray,
+    movie_titles: np.ndarray,
+) -> EncodedSplit:
+    """Encode the ``user_id`` and ``movie_title`` of both splits as positions.
+
+    Raises:
+        ValueError: a user or title is not in its vocabulary.
+    """
+    columns = [to_arrays(ds, ["user_id", "movie_title"]) for ds in (train, test)]
+    return EncodedSplit(
+        user_ids=np.asarray(user_ids),
+        movie_titles=np.asarray(movie_titles),
+        train_users=encode(columns[0]["user_id"], user_ids),
+        train_items=encode(columns[0]["movie_title"], movie_titles),
+        test_users=encode(columns[1]["user_id"], user_ids),
+        test_items=encode(columns[1]["movie_title"], movie_titles),
+    )
