@@ -1,0 +1,32 @@
+# The README's two commands:
+#   make book   install everything into .venv, execute every chapter, build the HTML
+#   make test   install everything into .venv, run the unit tests and nbval on every chapter
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# TFRS 0.7.7 needs Keras 2; helpers sets these too, this covers every process.
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: install book test clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "Python 3.10 to 3.12 is needed (TensorFlow 2.20), this is %d.%d" % v)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	touch $(STAMP)
+
+book: install
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is in _build/html/: open _build/html/index.html in a browser."
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf _build .pytest_cache book/saved_models

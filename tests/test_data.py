@@ -1,0 +1,242 @@
+"""Tests of helpers.data: loading, the classic split, vocabularies, encoding.
+
+The loading tests need the prepared MovieLens copy (TFDS_DATA_DIR, or TFDS's
+default folder); the offline-failure tests need nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import helpers  # noqa: F401
+from helpers import data
+from helpers.data import (
+    DataUnavailableError,
+    classic_split,
+    encode,
+    encode_split,
+    load_movielens,
+    to_arrays,
+    vocabularies,
+)
+
+
+def _prepared() -> bool:
+    import tensorflow_datasets as tfds
+
+    root = os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
+    return all(tfds.builder(n, data_dir=root).is_prepared() for n in (data.RATINGS, data.MOVIES))
+
+
+needs_data = pytest.mark.skipif(
+    not _prepared(), reason="MovieLens 100K is not prepared; set TFDS_DATA_DIR (see README)"
+)
+
+
+@pytest.fixture(scope="module")
+def movielens():
+    return load_movielens(verbose=False)
+
+
+# --- offline behaviour -------------------------------------------------------
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make the download host unreachable, whatever this machine's network."""
+    monkeypatch.setattr(data, "_host_reachable", lambda url, timeout: False)
+
+
+def test_empty_data_dir_fails_fast_and_leaves_nothing(tmp_path, no_network):
+    (tmp_path / "mine.txt").write_text("a reader's own file")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    start = time.monotonic()
+    with pytest.raises(DataUnavailableError) as err:
+        load_movielens(data_dir=tmp_path)
+    assert time.monotonic() - start < 30
+    message = str(err.value)
+    assert "TFDS_DATA_DIR" in message and str(tmp_path) in message
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_missing_data_dir_is_not_created(tmp_path, no_network):
+    missing = tmp_path / "does" / "not" / "exist"
+    with pytest.raises(DataUnavailableError):
+        load_movielens(data_dir=missing)
+    assert not (tmp_path / "does").exists()
+
+
+def test_real_unreachable_host_fails_fast(tmp_path):
+    """Without the monkeypatch: this machine (or a reader's offline one) really probes."""
+    start = time.monotonic()
+    try:
+        load_movielens(data_dir=tmp_path, timeout=5)
+    except DataUnavailableError:
+        pass
+    else:  # a machine with internet downloaded it: that is fine too
+        return
+    assert time.monotonic() - start < 30
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_false_never_touches_network(tmp_path, monkeypatch):
+    def boom(url, timeout):
+        raise AssertionError("probed the network although download=False")
+
+    monkeypatch.setattr(data, "_host_reachable", boom)
+    with pytest.raises(DataUnavailableError, match="download=False"):
+        load_movielens(data_dir=tmp_path, download=False)
+
+
+def test_failed_download_removes_only_what_it_wrote(tmp_path, monkeypatch):
+    """A download that dies half-way leaves the folder as it was."""
+    import tensorflow_datasets as tfds
+
+    (tmp_path / "keep").mkdir()
+    (tmp_path / "keep" / "notes.txt").write_text("keep me")
+    monkeypatch.setattr(data, "_host_reachable", lambda url, timeout: True)
+
+    def half_written(self, *args, **kwargs):
+        partial = Path(self.data_dir).parent / "incomplete.abc123"
+        partial.mkdir(parents=True)
+        (partial / "data.tfrecord").write_bytes(b"\0" * 10)
+        (tmp_path / "downloads").mkdir(exist_ok=True)
+        (tmp_path / "downloads" / "ml-100k.zip.tmp").write_bytes(b"PK")
+        raise ConnectionError("connection reset")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", half_written)
+    with pytest.raises(DataUnavailableError, match="connection reset"):
+        load_movielens(data_dir=tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "keep",
+        "keep/notes.txt",
+    ]
+
+
+def test_data_dir_must_be_a_path():
+    with pytest.raises(TypeError, match="data_dir must be a path"):
+        load_movielens(data_dir=42)
+
+
+def test_data_dir_that_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    with pytest.raises(DataUnavailableError, match="is a file"):
+        load_movielens(data_dir=f)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, "10", True])
+def test_bad_timeout(timeout):
+    with pytest.raises(ValueError, match="timeout"):
+        load_movielens(timeout=timeout)
+
+
+def test_tfds_data_dir_env_is_honoured(tmp_path, monkeypatch, no_network):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
+    with pytest.raises(DataUnavailableError, match=str(tmp_path)):
+        load_movielens()
+
+
+# --- the genuine data --------------------------------------------------------
+
+
+@needs_data
+def test_genuine_movielens(movielens, capsys):
+    ratings, movies = movielens
+    assert len(ratings) == 100_000 and len(movies) == 1_682
+    first = [(x["movie_title"].numpy(), x["user_id"].numpy()) for x in ratings.take(2)]
+    assert first == [
+        (b"One Flew Over the Cuckoo's Nest (1975)", b"138"),
+        (b"Strictly Ballroom (1992)", b"92"),
+    ]
+    assert [x["movie_title"].numpy() for x in movies.take(2)] == [
+        b"You So Crazy (1994)",
+        b"Love Is All There Is (1996)",
+    ]
+
+
+@needs_data
+def test_sanity_line(capsys):
+    load_movielens()
+    assert capsys.readouterr().out.strip() == (
+        "MovieLens 100K: 100,000 ratings by 943 users; 1,682 movies (1,664 distinct titles)"
+    )
+
+
+@needs_data
+def test_classic_split_sizes_disjoint_and_deterministic(movielens):
+    ratings, _ = movielens
+    train, test = classic_split(ratings)
+    tr = to_arrays(train, ["user_id", "movie_id"])
+    te = to_arrays(test, ["user_id", "movie_id"])
+    assert len(tr["user_id"]) == 80_000 and len(te["user_id"]) == 20_000
+    # A rating is identified by (user, movie id); titles are not unique.
+    key = lambda a: set(zip(a["user_id"], a["movie_id"]))  # noqa: E731
+    assert len(key(tr)) == 80_000 and len(key(te)) == 20_000
+    assert not key(tr) & key(te)
+    again = to_arrays(classic_split(ratings)[1], ["user_id", "movie_id"])
+    np.testing.assert_array_equal(again["movie_id"], te["movie_id"])
+    np.testing.assert_array_equal(again["user_id"], te["user_id"])
+
+
+def test_classic_split_wrong_type():
+    with pytest.raises(TypeError, match="tf.data.Dataset"):
+        classic_split([1, 2, 3])
+
+
+@needs_data
+def test_vocabularies(movielens):
+    user_ids, titles = vocabularies(*movielens)
+    assert len(user_ids) == 943 and len(titles) == 1_664
+    assert list(user_ids) == sorted(user_ids) and list(titles) == sorted(titles)
+    assert "Toy Story (1995)" in titles and "9" in user_ids
+
+
+@needs_data
+def test_encode_split(movielens):
+    ratings, movies = movielens
+    train, test = classic_split(ratings)
+    user_ids, titles = vocabularies(ratings, movies)
+    split = encode_split(train, test, user_ids, titles)
+    assert (split.n_users, split.n_items) == (943, 1_664)
+    assert len(split.train_users) == 80_000 and len(split.test_items) == 20_000
+    first = to_arrays(test.take(1))
+    assert titles[split.test_items[0]] == first["movie_title"][0]
+    assert user_ids[split.test_users[0]] == first["user_id"][0]
+
+
+@needs_data
+def test_to_arrays_unknown_feature(movielens):
+    with pytest.raises(KeyError, match="rating_stars"):
+        to_arrays(movielens[0], ["rating_stars"])
+
+
+def test_to_arrays_wrong_type():
+    with pytest.raises(TypeError, match="tf.data.Dataset"):
+        to_arrays({"user_id": ["1"]})
+
+
+# --- encode --------------------------------------------------------------------
+
+
+def test_encode_positions():
+    vocab = np.array(["a", "b", "c"])
+    np.testing.assert_array_equal(encode(["c", "a", "c"], vocab), [2, 0, 2])
+    assert encode([], vocab).shape == (0,)
+
+
+def test_encode_unknown_value_is_named():
+    with pytest.raises(ValueError, match=r"1 value\(s\) are not in the vocabulary.*'zz'"):
+        encode(["a", "zz"], np.array(["a", "b"]))
+
+
+def test_encode_needs_sorted_unique_vocabulary():
+    with pytest.raises(ValueError, match="sorted and unique"):
+        encode(["a"], np.array(["b", "a"]))
+    with pytest.raises(ValueError, match="non-empty"):
+        encode(["a"], np.array([]))
