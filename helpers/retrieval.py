@@ -94,6 +94,13 @@ class RetrievalModel(tfrs.Model):
         self.metrics_during_training = metrics_during_training
 
     def compute_loss(self, features: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        """The batch's loss: softmax cross-entropy over the in-batch candidates.
+
+        Scores every user of the batch against every movie of the batch and
+        sums, over the batch, ``-log softmax`` of each user's own movie. The
+        task's metrics are updated when evaluating (``training=False``) and,
+        in training, only if ``metrics_during_training``.
+        """
         user_embeddings = self.user_model(features["user_id"])
         positive_movie_embeddings = self.movie_model(features["movie_title"])
         return self.task(
@@ -162,7 +169,9 @@ def train_recipe_model(
             that calls this gets the same model however many cells ran before.
 
     Returns:
-        The fitted model; ``model.history`` holds the per-epoch loss.
+        The fitted model; ``model.history.history["loss"]`` holds the loss of
+        each epoch's last batch (what TFRS reports), until the next
+        ``model.evaluate`` or ``model.predict`` replaces ``model.history``.
     """
     for name, value in (("num_epochs", num_epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
