@@ -45,6 +45,19 @@ def _check_pairs(scores: np.ndarray, users: np.ndarray, items: np.ndarray) -> No
         raise ValueError(f"item positions must lie in [0, {n_items}), got {items.min()}..{items.max()}")
 
 
+def _check_ks(ks: Sequence[int], n_items: int) -> list[int]:
+    """The cut-offs as a list; each must be an int from 1 to ``n_items``."""
+    ks = list(ks)
+    if not ks:
+        raise ValueError("ks must name at least one cut-off, e.g. (1, 5, 10, 50, 100)")
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise TypeError(f"each k must be an int, got {k!r}")
+        if not 1 <= k <= n_items:
+            raise ValueError(f"each k must lie in 1..{n_items} (the number of items), got {k}")
+    return ks
+
+
 def ranks(
     scores: np.ndarray,
     users: np.ndarray,
@@ -113,14 +126,7 @@ def top_k_accuracy(
     """
     scores = np.asarray(scores)
     n_items = scores.shape[-1] if scores.ndim else 0
-    ks = list(ks)
-    if not ks:
-        raise ValueError("ks must name at least one cut-off, e.g. (1, 5, 10, 50, 100)")
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError(f"each k must be an int, got {k!r}")
-        if not 1 <= k <= n_items:
-            raise ValueError(f"each k must lie in 1..{n_items} (the number of items), got {k}")
+    ks = _check_ks(ks, n_items)
     if len(np.asarray(items)) == 0:
         raise ValueError("no test pairs to evaluate")
     r = ranks(scores, users, items)
@@ -191,14 +197,7 @@ def recall_at_k(
             f"scores must be (n_users, n_items) or (n_items,), got shape {scores.shape}"
         )
     n_items = scores.shape[1]
-    ks = list(ks)
-    if not ks:
-        raise ValueError("ks must name at least one cut-off, e.g. (1, 5, 10, 50, 100)")
-    for k in ks:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise TypeError(f"each k must be an int, got {k!r}")
-        if not 1 <= k <= n_items:
-            raise ValueError(f"each k must lie in 1..{n_items} (the number of items), got {k}")
+    ks = _check_ks(ks, n_items)
     _check_pairs(scores, train_users, train_items)
     _check_pairs(scores, test_users, test_items)
     if exclude_seen:
