@@ -21,3 +21,31 @@ def test_plot_top_k_draws_one_line_per_model():
 def test_plot_top_k_needs_results():
     with pytest.raises(ValueError, match="empty"):
         plot_top_k({})
+
+
+def test_annotated_heatmap_writes_every_value():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from helpers.plots import annotated_heatmap
+
+    _, ax = plt.subplots()
+    matrix = np.array([[1, 0, 1], [0, 1, 0]])
+    annotated_heatmap(ax, matrix, ["A", "B"], ["x", "y", "z"], "t", cmap="Greys",
+                      vmin=0, vmax=1.6, fmt="d")
+    assert [t.get_text() for t in ax.texts] == ["1", "0", "1", "0", "1", "0"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["x", "y", "z"]
+    assert ax.get_title() == "t"
+
+
+def test_annotated_heatmap_checks_labels():
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from helpers.plots import annotated_heatmap
+
+    _, ax = plt.subplots()
+    with pytest.raises(ValueError, match="2 row and 2 column labels"):
+        annotated_heatmap(ax, np.zeros((2, 3)), ["A", "B"], ["x", "y"], "t")
+    with pytest.raises(ValueError, match="2-D"):
+        annotated_heatmap(ax, np.zeros(3), ["A"], ["x"], "t")
