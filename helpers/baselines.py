@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from helpers import _checks
+
 __all__ = ["popularity_scores", "random_scores"]
 
 
@@ -24,15 +26,8 @@ def popularity_scores(train_items: np.ndarray, n_items: int) -> np.ndarray:
         ValueError: ``n_items < 1`` or positions outside ``0..n_items-1``.
         TypeError: non-integer positions.
     """
-    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
-        raise ValueError(f"n_items must be a positive int, got {n_items!r}")
-    train_items = np.asarray(train_items)
-    if train_items.size and not np.issubdtype(train_items.dtype, np.integer):
-        raise TypeError(
-            f"train_items must be integer positions (helpers.data.encode), got {train_items.dtype}"
-        )
-    if train_items.size and (train_items.min() < 0 or train_items.max() >= n_items):
-        raise ValueError(f"item positions must lie in [0, {n_items})")
+    n_items = _checks.positive_int("n_items", n_items)
+    train_items = _checks.positions("train_items", train_items, n_items, what="items")
     return np.bincount(train_items, minlength=n_items).astype(np.float64)
 
 
@@ -41,8 +36,9 @@ def random_scores(n_users: int, n_items: int, seed: int = 42) -> np.ndarray:
 
     Raises:
         ValueError: a size below 1.
+        TypeError: a size that is not an int.
     """
-    for name, n in (("n_users", n_users), ("n_items", n_items)):
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    n_users = _checks.positive_int("n_users", n_users)
+    n_items = _checks.positive_int("n_items", n_items)
+    seed = _checks.non_negative_int("seed", seed)
     return np.random.default_rng(seed).random((n_users, n_items))

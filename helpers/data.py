@@ -18,6 +18,8 @@ import contextlib
 import os
 import shutil
 import socket
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 import helpers  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+from helpers import _checks
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -42,6 +45,8 @@ __all__ = [
     "encode",
     "EncodedSplit",
     "encode_split",
+    "validation_split",
+    "as_dataset",
 ]
 
 RATINGS = "movielens/100k-ratings"
@@ -79,7 +84,12 @@ def _resolve_data_dir(data_dir: PathLike | None) -> Path:
 
 
 def _host_reachable(url: str, timeout: float) -> bool:
-    """Whether a TCP connection to the URL's host can be opened within ``timeout``.
+    """Whether a TCP connection to the URL's host opens within ``timeout`` seconds in all.
+
+    The bound covers the DNS lookup too: ``socket.create_connection``'s
+    timeout does not, and a resolver that never answers would otherwise hang
+    here for as long as the system's resolver settings allow. The lookup runs
+    in a daemon thread that is abandoned if it is not done in time.
 
     With an HTTP(S) proxy configured the host itself may be unreachable while
     downloads work, so the probe is skipped and TFDS is left to try.
@@ -88,11 +98,30 @@ def _host_reachable(url: str, timeout: float) -> bool:
         return True
     parsed = urlparse(url)
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parsed.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    deadline = time.monotonic() + timeout
+    found: list = []
+
+    def resolve() -> None:
+        with contextlib.suppress(OSError):
+            found.extend(socket.getaddrinfo(parsed.hostname, port, type=socket.SOCK_STREAM))
+
+    lookup = threading.Thread(target=resolve, daemon=True)
+    lookup.start()
+    lookup.join(timeout)
+    if lookup.is_alive():
+        return False  # the resolver did not answer in time
+    for family, kind, proto, _, address in found:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            with socket.socket(family, kind, proto) as connection:
+                connection.settimeout(remaining)
+                connection.connect(address)
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _snapshot(root: Path) -> set[Path]:
@@ -232,6 +261,10 @@ def classic_split(
         test = shuffled.skip(80_000).take(20_000)
 
     Every chapter measures on this split, so their numbers compare.
+
+    Like the guide, it sets TensorFlow's global seed to 42 (the one helper
+    of this module that touches global random state), so that a chapter
+    that calls it gets the guide's split however many cells ran before.
 
     Raises:
         TypeError: ``ratings`` is not a ``tf.data.Dataset``.
@@ -382,4 +415,78 @@ def encode_split(
         train_items=encode(columns[0]["movie_title"], movie_titles),
         test_users=encode(columns[1]["user_id"], user_ids),
         test_items=encode(columns[1]["movie_title"], movie_titles),
+    )
+
+
+def _check_split(name: str, split: object) -> None:
+    if not isinstance(split, EncodedSplit):
+        raise TypeError(
+            f"{name} must be an EncodedSplit (helpers.data.encode_split), "
+            f"got {type(split).__name__}"
+        )
+
+
+def validation_split(
+    split: EncodedSplit, fraction: float = 0.1, seed: int = 42
+) -> EncodedSplit:
+    """Hold out a random ``fraction`` of the *training* pairs for validation.
+
+    The returned split's ``train_*`` are the remaining training pairs and its
+    ``test_*`` are the held-out ones: pass it wherever a split is expected,
+    tune on it, and touch the real test pairs only once, at the end. The
+    original test pairs are not used at all.
+
+    Args:
+        split: the classic split (:func:`encode_split`).
+        fraction: share of the training pairs to hold out, in ``(0, 1)``.
+        seed: seed of the random permutation.
+
+    Raises:
+        TypeError: ``split`` is not an :class:`~helpers.data.EncodedSplit`.
+        ValueError: ``fraction`` outside ``(0, 1)`` or leaving either part empty.
+    """
+    _check_split("split", split)
+    fraction = _checks.fraction("fraction", fraction)
+    seed = _checks.non_negative_int("seed", seed)
+    n = len(split.train_items)
+    n_validation = int(round(n * fraction))
+    if n_validation == 0 or n_validation == n:
+        raise ValueError(
+            f"fraction={fraction} of {n} training pairs leaves an empty part; "
+            "use more data or a fraction nearer 0.1"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    held_out, kept = np.sort(order[:n_validation]), np.sort(order[n_validation:])
+    return EncodedSplit(
+        user_ids=split.user_ids,
+        movie_titles=split.movie_titles,
+        train_users=split.train_users[kept],
+        train_items=split.train_items[kept],
+        test_users=split.train_users[held_out],
+        test_items=split.train_items[held_out],
+    )
+
+
+def as_dataset(
+    users: np.ndarray, items: np.ndarray, user_ids: np.ndarray, movie_titles: np.ndarray
+) -> "tf.data.Dataset":
+    """Integer positions as a dataset of ``{"user_id", "movie_title"}`` strings.
+
+    The towers read strings; this turns the pairs of an
+    :class:`EncodedSplit` back into the recipe's ``{"user_id", "movie_title"}``
+    features (:func:`helpers.retrieval.fit_retrieval` trains on them).
+
+    Raises:
+        ValueError: ``users`` and ``items`` of different lengths, or positions
+            outside the vocabularies.
+        TypeError: positions that are not integers.
+    """
+    import tensorflow as tf
+
+    users, items = _checks.pairs(users, items, len(user_ids), len(movie_titles))
+    return tf.data.Dataset.from_tensor_slices(
+        {
+            "user_id": np.asarray(user_ids)[users],
+            "movie_title": np.asarray(movie_titles)[items],
+        }
     )

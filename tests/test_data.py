@@ -240,3 +240,80 @@ def test_encode_needs_sorted_unique_vocabulary():
         encode(["a"], np.array(["b", "a"]))
     with pytest.raises(ValueError, match="non-empty"):
         encode(["a"], np.array([]))
+
+
+# ------------------------------------------------------------------ validation split
+
+from helpers.data import EncodedSplit, as_dataset, validation_split  # noqa: E402
+
+USERS = np.array(["u0", "u1", "u2", "u3"])
+TITLES = np.array(["a", "b", "c", "d", "e", "f"])
+
+
+def tiny_split(n_repeats=10):
+    """Users 0 and 1 watch titles a, b, c; users 2 and 3 watch d, e, f."""
+    users, items = [], []
+    for _ in range(n_repeats):
+        for u in range(4):
+            for i in (range(3) if u < 2 else range(3, 6)):
+                users.append(u)
+                items.append(i)
+    users, items = np.array(users), np.array(items)
+    return EncodedSplit(USERS, TITLES, users, items, np.array([0, 3]), np.array([1, 4]))
+
+
+
+
+def test_validation_split_partitions_train_and_drops_test():
+    split = tiny_split()
+    valid = validation_split(split, fraction=0.25, seed=0)
+    n = len(split.train_items)
+    assert len(valid.test_items) == round(n * 0.25)
+    assert len(valid.train_items) + len(valid.test_items) == n
+    pairs = lambda u, i: sorted(zip(u.tolist(), i.tolist()))  # noqa: E731
+    assert pairs(
+        np.concatenate([valid.train_users, valid.test_users]),
+        np.concatenate([valid.train_items, valid.test_items]),
+    ) == pairs(split.train_users, split.train_items)
+    assert valid.n_items == split.n_items and valid.n_users == split.n_users
+
+
+def test_validation_split_is_seeded():
+    split = tiny_split()
+    a, b = validation_split(split, seed=3), validation_split(split, seed=3)
+    np.testing.assert_array_equal(a.test_items, b.test_items)
+    np.testing.assert_array_equal(a.test_users, b.test_users)
+    c = validation_split(split, seed=4)
+    assert not (
+        np.array_equal(a.test_users, c.test_users) and np.array_equal(a.test_items, c.test_items)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"split": "not a split"}, TypeError, "EncodedSplit"),
+        ({"fraction": 0.0}, ValueError, r"lie in \(0, 1\)"),
+        ({"fraction": 1.0}, ValueError, r"lie in \(0, 1\)"),
+        ({"fraction": np.float32(0.25)}, None, None),
+        ({"fraction": "0.1"}, TypeError, "number"),
+        ({"fraction": 0.001}, ValueError, "empty part"),
+    ],
+)
+def test_validation_split_bad_input(kwargs, error, match):
+    args = {"split": tiny_split(), **kwargs}
+    if error is None:  # NumPy numbers are as good as Python ones
+        assert len(validation_split(**args).test_items) == 30
+        return
+    with pytest.raises(error, match=match):
+        validation_split(**args)
+
+
+def test_as_dataset_gives_the_recipes_features():
+    ds = as_dataset(np.array([0, 3]), np.array([5, 1]), USERS, TITLES)
+    rows = list(ds.as_numpy_iterator())
+    assert rows == [{"user_id": b"u0", "movie_title": b"f"}, {"user_id": b"u3", "movie_title": b"b"}]
+    with pytest.raises(ValueError, match="equal length"):
+        as_dataset(np.array([0]), np.array([1, 2]), USERS, TITLES)
+    with pytest.raises(ValueError, match="items"):
+        as_dataset(np.array([0]), np.array([6]), USERS, TITLES)

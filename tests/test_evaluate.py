@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.evaluate import ranks, top_k_accuracy
+from helpers.evaluate import (
+    factorized_top_k_accuracy,
+    rank_counts,
+    ranks,
+    recall_at_k,
+    top_k_accuracy,
+)
 
 
 SCORES = np.array(
@@ -26,10 +32,61 @@ def test_top_k_accuracy_by_hand():
     assert acc == {1: 0.5, 2: 0.5, 3: 0.75, 4: 1.0}
 
 
-def test_ties_count_in_the_test_items_favour():
+def test_constant_scores_give_k_over_n_not_one():
+    """A collapsed model (all scores equal) is a random list: k / n_items at every k."""
+    flat = np.zeros((3, 8))
+    users, items = np.array([0, 1, 2, 2]), np.array([7, 0, 3, 5])
+    acc = top_k_accuracy(flat, users, items, ks=(1, 2, 4, 8))
+    assert acc == pytest.approx({1: 1 / 8, 2: 2 / 8, 4: 4 / 8, 8: 1.0})
+    # The same holds for one list shared by every user.
+    assert top_k_accuracy(np.zeros(8), users, items, ks=(2,)) == pytest.approx({2: 0.25})
+
+
+def test_ties_at_the_edge_of_the_list_count_for_their_share():
+    # Test item 1 ties with items 2 and 3 behind item 0: it takes place 2, 3 or 4.
+    scores = np.array([[9.0, 5.0, 5.0, 5.0, 1.0]])
+    acc = top_k_accuracy(scores, np.array([0]), np.array([1]), ks=(1, 2, 3, 4, 5))
+    assert acc == pytest.approx({1: 0.0, 2: 1 / 3, 3: 2 / 3, 4: 1.0, 5: 1.0})
+    greater, equal = rank_counts(scores, np.array([0]), np.array([1]))
+    assert (greater.tolist(), equal.tolist()) == ([1], [3])
+
+
+def test_factorized_top_k_counts_ties_in_the_test_items_favour():
     """As tf.math.in_top_k does: only strictly higher scores push an item down."""
     flat = np.ones((1, 5))
-    assert top_k_accuracy(flat, np.array([0]), np.array([4]), ks=(1,)) == {1: 1.0}
+    assert factorized_top_k_accuracy(flat, np.array([0]), np.array([4]), ks=(1,)) == {1: 1.0}
+    assert top_k_accuracy(flat, np.array([0]), np.array([4]), ks=(1,)) == {1: 0.2}
+
+
+def test_without_ties_both_conventions_agree():
+    rng = np.random.default_rng(3)
+    scores = rng.random((20, 15))
+    users, items = rng.integers(0, 20, 300), rng.integers(0, 15, 300)
+    assert top_k_accuracy(scores, users, items, ks=(1, 5)) == factorized_top_k_accuracy(
+        scores, users, items, ks=(1, 5)
+    )
+
+
+def test_numpy_integers_are_accepted_as_k():
+    acc = top_k_accuracy(SCORES, np.array([0]), np.array([0]), ks=(np.int64(1),))
+    assert acc == {1: 1.0}
+
+
+@pytest.mark.parametrize(
+    "users, error, match",
+    [
+        (np.array([0.0, 1.0, 2.0]), TypeError, "users must be integer positions"),
+        (np.array([0, -1, 2]), ValueError, "users"),
+    ],
+)
+def test_shared_scores_still_check_users(users, error, match):
+    with pytest.raises(error, match=match):
+        top_k_accuracy(np.array([5.0, 1.0, 3.0]), users, np.array([0, 2, 1]), ks=(1,))
+
+
+def test_float_items_are_named_as_items():
+    with pytest.raises(TypeError, match="items must be integer positions of items"):
+        top_k_accuracy(np.array([5.0, 1.0, 3.0]), np.array([0]), np.array([1.0]), ks=(1,))
 
 
 def test_shared_scores_for_every_user():

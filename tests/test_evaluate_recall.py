@@ -5,20 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from helpers.data import EncodedSplit
 from helpers.evaluate import recall_at_k, top_k_accuracy
-
-
-def make_split(train_users, train_items, test_users, test_items, n_users=2, n_items=4):
-    return EncodedSplit(
-        user_ids=np.array([f"u{i}" for i in range(n_users)]),
-        movie_titles=np.array([f"m{i}" for i in range(n_items)]),
-        train_users=np.asarray(train_users),
-        train_items=np.asarray(train_items),
-        test_users=np.asarray(test_users),
-        test_items=np.asarray(test_items),
-    )
-
 
 SCORES = np.array(
     [
@@ -27,57 +14,77 @@ SCORES = np.array(
     ]
 )
 # User 0 saw item 0 in train; tests on items 1 and 3. User 1 saw item 3; tests on item 0.
-SPLIT = make_split([0, 1], [0, 3], [0, 0, 1], [1, 3, 0])
+TEST = (np.array([0, 0, 1]), np.array([1, 3, 0]))
+SEEN = {"seen_users": np.array([0, 1]), "seen_items": np.array([0, 3])}
 
 
 def test_recall_by_hand_with_seen_excluded():
     # User 0 without item 0: ranks 1, 3, 2 -> test items 1 (rank 0) and 3 (rank 1).
     # User 1 without item 3: ranks 2, 1, 0 -> test item 0 at rank 2.
-    recall = recall_at_k(SCORES, SPLIT, ks=(1, 2, 3))
+    recall = recall_at_k(SCORES, *TEST, ks=(1, 2, 3), **SEEN)
     assert recall == pytest.approx({1: (0.5 + 0) / 2, 2: (1 + 0) / 2, 3: (1 + 1) / 2})
 
 
 def test_recall_by_hand_with_seen_kept():
-    # User 0: item 1 at rank 1, item 3 at rank 2. User 1: item 0 at rank 3.
-    recall = recall_at_k(SCORES, SPLIT, ks=(1, 2, 3, 4), exclude_seen=False)
-    assert recall == pytest.approx({1: 0.0, 2: 0.25, 3: 0.5, 4: 1.0})
+    # User 0: items 1 and 3 at ranks 1 and 2; user 1: item 0 at rank 3.
+    recall = recall_at_k(SCORES, *TEST, ks=(1, 2, 3, 4))
+    assert recall == pytest.approx({1: 0, 2: 0.25, 3: 0.5, 4: 1.0})
 
 
-def test_every_user_weighs_the_same():
-    """One pair per user: recall equals top-k accuracy; otherwise users are averaged."""
-    split = make_split([0], [2], [0, 1], [0, 0])
+def test_a_duplicated_test_pair_counts_once():
+    users, items = TEST
+    twice = (np.append(users, 0), np.append(items, 1))  # user 0's item 1 listed again
     for k in (1, 2, 3):
-        assert recall_at_k(SCORES, split, ks=(k,), exclude_seen=False) == pytest.approx(
-            top_k_accuracy(SCORES, split.test_users, split.test_items, ks=(k,))
+        assert recall_at_k(SCORES, *twice, ks=(k,)) == recall_at_k(SCORES, *TEST, ks=(k,))
+
+
+def test_one_test_item_per_user_equals_top_k_accuracy():
+    rng = np.random.default_rng(0)
+    scores = rng.random((30, 12))
+    users, items = np.arange(30), rng.integers(0, 12, 30)
+    for k in (1, 5, 12):
+        assert recall_at_k(scores, users, items, ks=(k,)) == pytest.approx(
+            top_k_accuracy(scores, users, items, ks=(k,))
         )
-    # User 0 has three test pairs (all hits at k=3), user 1 one (a miss at k=3):
-    # per pair 3/4, per user (1 + 0) / 2.
-    split = make_split([0], [2], [0, 0, 0, 1], [0, 1, 3, 0])
-    assert recall_at_k(SCORES, split, ks=(3,), exclude_seen=False)[3] == pytest.approx(0.5)
 
 
-def test_shared_scores_and_seen_test_pairs_dropped():
+def test_shared_scores_and_seen_pairs():
     popularity = np.array([5.0, 1.0, 3.0, 2.0])
     # User 1's test item 2 is also in their train: dropped when seen are excluded.
-    split = make_split([1], [2], [0, 1], [3, 2])
-    assert recall_at_k(popularity, split, ks=(2,)) == pytest.approx({2: 0.0})
-    assert recall_at_k(popularity, split, ks=(3,)) == pytest.approx({3: 1.0})
-    assert recall_at_k(popularity, split, ks=(3,), exclude_seen=False) == pytest.approx(
-        {3: 1.0}
-    )
+    users, items = np.array([0, 1]), np.array([3, 2])
+    seen = {"seen_users": np.array([1]), "seen_items": np.array([2])}
+    assert recall_at_k(popularity, users, items, ks=(2,), **seen) == pytest.approx({2: 0.0})
+    assert recall_at_k(popularity, users, items, ks=(3,), **seen) == pytest.approx({3: 1.0})
+    assert recall_at_k(popularity, users, items, ks=(3,)) == pytest.approx({3: 1.0})
+
+
+def test_constant_scores_give_the_random_list():
+    flat = np.zeros((2, 4))
+    assert recall_at_k(flat, *TEST, ks=(1, 2)) == pytest.approx({1: 0.25, 2: 0.5})
+    # Seen excluded: user 0 and user 1 each have 3 unseen items left.
+    assert recall_at_k(flat, *TEST, ks=(1,), **SEEN) == pytest.approx({1: 1 / 3})
 
 
 @pytest.mark.parametrize(
-    "args, error, match",
+    "kwargs, error, match",
     [
-        ((SCORES, "not a split"), TypeError, "EncodedSplit"),
-        ((SCORES, SPLIT, (0,)), ValueError, "1..4"),
-        ((SCORES, SPLIT, (1.5,)), TypeError, "int"),
-        ((SCORES, SPLIT, ()), ValueError, "at least one"),
-        ((SCORES[:, :2], SPLIT, (1,)), ValueError, r"\[0, 2\)"),
-        ((SCORES, make_split([0], [1], [0], [1]), (1,)), ValueError, "no test pairs"),
+        ({"ks": (0,)}, ValueError, "1..4"),
+        ({"ks": (1.5,)}, TypeError, "int"),
+        ({"ks": ()}, ValueError, "at least one"),
+        ({"scores": SCORES[:, :2]}, ValueError, r"\[0, 2\)"),
+        ({"items": np.array([1.0, 3.0, 0.0])}, TypeError, "items must be integer"),
+        ({"users": np.array([0, 0])}, ValueError, "equal length"),
+        ({"seen_users": np.array([0])}, ValueError, "both"),
+        ({"seen_users": np.array([0]), "seen_items": np.array([9])}, ValueError, "seen_items"),
+        (
+            {"users": np.array([0]), "items": np.array([0]), **SEEN},
+            ValueError,
+            "no test pairs",
+        ),
     ],
 )
-def test_bad_input(args, error, match):
+def test_bad_input(kwargs, error, match):
+    args = {"scores": SCORES, "users": TEST[0], "items": TEST[1], "ks": (1,)}
+    args.update(kwargs)
     with pytest.raises(error, match=match):
-        recall_at_k(*args)
+        recall_at_k(**args)

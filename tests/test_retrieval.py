@@ -67,10 +67,18 @@ def test_out_of_vocabulary_ids_share_the_extra_row_zero():
     assert not np.allclose(vectors[1], table[0])
 
 
-@pytest.mark.parametrize("embedding_dim", [0, -3, 2.5, True, "32"])
-def test_bad_embedding_dim_is_refused(embedding_dim):
-    with pytest.raises(ValueError, match="embedding_dim must be a positive int"):
+@pytest.mark.parametrize(
+    "embedding_dim, error",
+    [(0, ValueError), (-3, ValueError), (2.5, TypeError), (True, TypeError), ("32", TypeError)],
+)
+def test_bad_embedding_dim_is_refused(embedding_dim, error):
+    with pytest.raises(error, match="embedding_dim must be"):
         build_towers(USERS, TITLES, embedding_dim)
+
+
+def test_numpy_int_embedding_dim_is_accepted():
+    user_model, _ = build_towers(USERS, TITLES, np.int64(3))
+    assert user_model(tf.constant(["u1"])).shape == (1, 3)
 
 
 @pytest.mark.parametrize(
@@ -158,10 +166,13 @@ def test_training_is_reproducible_with_the_same_seed():
     np.testing.assert_allclose(first[1], second[1])
 
 
-@pytest.mark.parametrize("name, value", [("num_epochs", 0), ("batch_size", -1),
-                                         ("batch_size", True), ("num_epochs", 1.5)])
-def test_bad_training_settings_are_refused(name, value):
-    with pytest.raises(ValueError, match=f"{name} must be a positive int"):
+@pytest.mark.parametrize(
+    "name, value, error",
+    [("num_epochs", 0, ValueError), ("batch_size", -1, ValueError),
+     ("batch_size", True, TypeError), ("num_epochs", 1.5, TypeError)],
+)
+def test_bad_training_settings_are_refused(name, value, error):
+    with pytest.raises(error, match=f"{name} must be"):
         train_recipe_model(_ratings(), _movies(), USERS, TITLES, **{name: value})
 
 
@@ -178,3 +189,204 @@ def test_embeddings_are_rows_in_vocabulary_order():
     np.testing.assert_array_equal(U[2], u2)
     movie_3 = model.movie_model(tf.constant([TITLES[3]])).numpy()[0]
     np.testing.assert_array_equal(V[3], movie_3)
+
+
+from helpers.data import EncodedSplit  # noqa: E402
+from helpers.retrieval import (  # noqa: E402
+    FullSoftmaxModel,
+    LogQRetrievalModel,
+    ValidationTopK,
+    batch_inclusion_probability,
+    candidate_probability,
+    fit_retrieval,
+)
+
+SIX_USERS = np.array(["u0", "u1", "u2", "u3"])
+SIX_TITLES = np.array(["a", "b", "c", "d", "e", "f"])
+
+
+def tiny_split(n_repeats=10):
+    """Users 0 and 1 watch titles a, b, c; users 2 and 3 watch d, e, f."""
+    users, items = [], []
+    for _ in range(n_repeats):
+        for u in range(4):
+            for i in (range(3) if u < 2 else range(3, 6)):
+                users.append(u)
+                items.append(i)
+    users, items = np.array(users), np.array(items)
+    return EncodedSplit(SIX_USERS, SIX_TITLES, users, items, np.array([0, 3]), np.array([1, 4]))
+
+
+# ------------------------------------------------------------------ probabilities
+
+
+def test_candidate_probability_is_the_share_with_a_floor():
+    q = candidate_probability(np.array([0, 0, 0, 1]), 3)
+    np.testing.assert_allclose(q, [0.75, 0.25, 0.25])  # item 2 unseen: the smallest share
+
+
+def test_batch_inclusion_probability_by_hand():
+    items = np.array([0, 0, 0, 1])
+    np.testing.assert_allclose(batch_inclusion_probability(items, 3, 1), [0.75, 0.25, 0.25])
+    np.testing.assert_allclose(
+        batch_inclusion_probability(items, 2, 2), [1 - 0.25**2, 1 - 0.75**2]
+    )
+    # It saturates: every item common enough is "in the batch" almost surely.
+    big = batch_inclusion_probability(items, 2, 1000)
+    assert big[0] == pytest.approx(1.0) and big[1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: candidate_probability(np.array([], dtype=int), 3), ValueError, "empty"),
+        (lambda: candidate_probability(np.array([0, 3]), 3), ValueError, r"\[0, 3\)"),
+        (lambda: candidate_probability(np.array([0.5]), 3), TypeError, "integer"),
+        (lambda: candidate_probability(np.array([0]), 0), ValueError, "n_items"),
+        (lambda: batch_inclusion_probability(np.array([0]), 3, 0), ValueError, "batch_size"),
+    ],
+)
+def test_probability_bad_input(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# ------------------------------------------------------------------ losses
+
+
+def towers(dim=4, seed=0):
+    tf.keras.utils.set_random_seed(seed)
+    return build_towers(SIX_USERS, SIX_TITLES, dim)
+
+
+def test_logq_loss_subtracts_log_q_from_the_in_batch_logits():
+    user_model, movie_model = towers()
+    q = np.array([0.5, 0.1, 0.1, 0.1, 0.1, 0.1])
+    model = LogQRetrievalModel(user_model, movie_model, SIX_TITLES, q)
+    features = {"user_id": tf.constant(["u0", "u2", "u1"]),
+                "movie_title": tf.constant(["a", "d", "a"])}
+    loss = float(model.compute_loss(features, training=True))
+    u = user_model(features["user_id"]).numpy()
+    v = movie_model(features["movie_title"]).numpy()
+    logits = u @ v.T - np.log(q[[0, 3, 0]])[None, :]
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -np.trace(log_softmax)  # TFRS sums over the batch
+    assert loss == pytest.approx(expected, rel=1e-4)
+
+
+def test_logq_refuses_bad_probabilities():
+    user_model, movie_model = towers()
+    with pytest.raises(ValueError, match="one entry per title"):
+        LogQRetrievalModel(user_model, movie_model, SIX_TITLES, np.ones(3) / 3)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        LogQRetrievalModel(user_model, movie_model, SIX_TITLES, np.zeros(6))
+
+
+def test_full_softmax_loss_is_cross_entropy_over_all_titles():
+    user_model, movie_model = towers()
+    features = {"user_id": tf.constant(["u0", "u3"]), "movie_title": tf.constant(["c", "f"])}
+    u = user_model(features["user_id"]).numpy()
+    V = movie_model(tf.constant(SIX_TITLES)).numpy()
+    logits = u @ V.T
+    log_softmax = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    cross_entropy = -np.mean(log_softmax[[0, 1], [2, 5]])
+    plain = FullSoftmaxModel(user_model, movie_model, SIX_TITLES)
+    assert float(plain.compute_loss(features)) == pytest.approx(cross_entropy, rel=1e-4)
+    penalized = FullSoftmaxModel(user_model, movie_model, SIX_TITLES, l2=0.5)
+    penalty = 0.5 * ((u**2).sum(axis=1).mean() + (V**2).sum(axis=1).mean())
+    assert float(penalized.compute_loss(features)) == pytest.approx(
+        cross_entropy + penalty, rel=1e-4
+    )
+
+
+@pytest.mark.parametrize("l2, error", [(-1.0, ValueError), ("big", TypeError)])
+def test_full_softmax_bad_l2(l2, error):
+    user_model, movie_model = towers()
+    with pytest.raises(error, match="l2"):
+        FullSoftmaxModel(user_model, movie_model, SIX_TITLES, l2=l2)
+
+
+# ------------------------------------------------------------------ training
+
+
+def test_full_softmax_learns_the_two_tastes_and_is_seeded():
+    split = tiny_split()
+    runs = []
+    for _ in range(2):
+        user_model, movie_model = towers(dim=4, seed=1)
+        model = FullSoftmaxModel(user_model, movie_model, SIX_TITLES)
+        info = fit_retrieval(model, split, optimizer=tf.keras.optimizers.Adam(0.05),
+                             num_epochs=30, batch_size=16, seed=1)
+        runs.append(info)
+    assert runs[0]["loss"] == runs[1]["loss"]
+    assert runs[0]["loss"][-1] < runs[0]["loss"][0]
+    assert runs[0]["epochs"] == runs[0]["best_epoch"] == 30
+    assert runs[0]["validation"] == []
+    U = user_model(tf.constant(SIX_USERS)).numpy()
+    V = movie_model(tf.constant(SIX_TITLES)).numpy()
+    scores = U @ V.T
+    # Users 0, 1 prefer a, b, c; users 2, 3 prefer d, e, f.
+    assert scores[:2, :3].min() > scores[:2, 3:].max()
+    assert scores[2:, 3:].min() > scores[2:, :3].max()
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    split = tiny_split()
+    valid = EncodedSplit(SIX_USERS, SIX_TITLES, split.train_users, split.train_items,
+                         np.array([0, 1, 2, 3]), np.array([0, 1, 4, 5]))
+    user_model, movie_model = towers(dim=4, seed=2)
+    model = FullSoftmaxModel(user_model, movie_model, SIX_TITLES)
+    info = fit_retrieval(model, split, optimizer=tf.keras.optimizers.Adam(0.05),
+                         num_epochs=50, batch_size=16, validation=valid, k=3, patience=2)
+    history = info["validation"]
+    assert len(history) == info["epochs"] < 50  # it stopped early
+    assert max(history) == 1.0  # every validation title ends in its user's top 3
+    best = int(np.argmax(history))
+    assert len(history) - 1 - best == 2  # two epochs without improvement, then stop
+    assert info["best_epoch"] == best + 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"train": "x"}, TypeError, "EncodedSplit"),
+        ({"num_epochs": 0}, ValueError, "num_epochs"),
+        ({"num_epochs": np.int64(0)}, ValueError, "num_epochs"),
+        ({"batch_size": 2.5}, TypeError, "batch_size"),
+    ],
+)
+def test_fit_retrieval_bad_input(kwargs, error, match):
+    user_model, movie_model = towers()
+    args = {
+        "model": FullSoftmaxModel(user_model, movie_model, SIX_TITLES),
+        "train": tiny_split(),
+        "optimizer": tf.keras.optimizers.Adam(0.01),
+        "num_epochs": 1,
+        "batch_size": 8,
+        **kwargs,
+    }
+    with pytest.raises(error, match=match):
+        fit_retrieval(**args)
+
+
+def test_validation_callback_bad_input():
+    with pytest.raises(TypeError, match="EncodedSplit"):
+        ValidationTopK("x")
+    with pytest.raises(ValueError, match="patience"):
+        ValidationTopK(tiny_split(), patience=0)
+
+
+def test_min_delta_ignores_small_gains():
+    """With a min_delta no gain can reach, the first epoch stays the best."""
+    split = tiny_split()
+    valid = EncodedSplit(SIX_USERS, SIX_TITLES, split.train_users, split.train_items,
+                         np.array([0, 3]), np.array([0, 5]))
+    user_model, movie_model = towers(dim=4, seed=2)
+    model = FullSoftmaxModel(user_model, movie_model, SIX_TITLES)
+    info = fit_retrieval(model, split, optimizer=tf.keras.optimizers.Adam(0.05),
+                         num_epochs=20, batch_size=16, validation=valid, k=1,
+                         patience=2, min_delta=1.0)
+    assert info["epochs"] == 3  # epoch 1 is best; two epochs without "improvement"
+    assert info["best_epoch"] == 1
+    with pytest.raises(ValueError, match="min_delta"):
+        ValidationTopK(valid, min_delta=-0.1)
