@@ -1,6 +1,9 @@
 # The README's two commands:
 #   make book   install everything into .venv, execute every chapter, build the HTML
-#   make test   install everything into .venv, run the unit tests and nbval on every chapter
+#               in English (_build/html) and Chinese (_build/html-zh, no re-execution)
+#   make test   install everything into .venv, run the unit tests and nbval on every
+#               chapter, the Chinese catalogue check and the browser tests
+# For translators: make po [PAGES=book/06_features]  (see CONTRIBUTING.md)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -10,7 +13,7 @@ STAMP  := $(VENV)/.installed
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install book test clean
+.PHONY: install book test po clean
 
 install: $(STAMP)
 
@@ -23,10 +26,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: install
 	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python locale/i18n.py html
 	@echo "The book is in _build/html/: open _build/html/index.html in a browser."
+	@echo "The Chinese edition is in _build/html-zh/: open _build/html-zh/index.html."
 
 test: install
 	$(BIN)/python -m pytest
+
+# New or changed English text into locale/zh_CN/LC_MESSAGES/*.po, for translating.
+po: install
+	$(BIN)/python locale/i18n.py update $(PAGES)
 
 clean:
 	rm -rf _build .pytest_cache book/saved_models

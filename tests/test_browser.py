@@ -30,6 +30,16 @@ its Chinese term.
 A full-page screenshot of every page is saved to ``_build/screenshots/`` for
 people to look at.
 
+Every test that opens a page runs on both editions of the book, the English one
+(``_build/html``) and the Chinese one (``_build/html-zh``, built from the same
+source through the catalogues in ``locale/``, see ``locale/i18n.py``); test ids
+end in ``-en`` or ``-zh``. In the Chinese edition the structure test looks for
+``总结`` and ``练习``, the search test searches for the page's most frequent
+Chinese word, and further tests check ``<html lang="zh-CN">`` and that every
+heading is in Chinese. On every page of both editions, the language switch in
+the header must lead to the same page of the other edition. Its screenshots go
+to ``_build/screenshots-zh/``.
+
 Where the book has not been built, or Chromium or chromedriver is not
 installed, the tests skip and say why, except when the environment sets
 ``BOOK_BROWSER_TESTS=require`` (CI does): then they fail with the same message.
@@ -45,6 +55,9 @@ Environment variables, all optional:
     for checking a build made with ``jupyter-book build --toc OTHER.yml``.
 ``BOOK_SCREENSHOTS``
     where screenshots go (default: ``screenshots`` beside the HTML folder).
+``BOOK_HTML_ZH``, ``BOOK_SCREENSHOTS_ZH``
+    the same for the Chinese edition (default: ``_build/html-zh`` and
+    ``screenshots-zh`` beside it).
 ``BOOK_CHROMIUM``, ``BOOK_CHROMEDRIVER``
     the browser and driver (default: ``/usr/bin/chromium`` and
     ``/usr/bin/chromedriver``, else whatever ``PATH`` finds).
@@ -72,6 +85,12 @@ HTML_DIR = Path(os.environ.get("BOOK_HTML", REPO / "_build" / "html")).resolve()
 TOC_PATH = Path(os.environ.get("BOOK_TOC", REPO / "_toc.yml")).resolve()
 SCREENSHOT_DIR = Path(
     os.environ.get("BOOK_SCREENSHOTS", HTML_DIR.parent / "screenshots")
+).resolve()
+HTML_ZH_DIR = Path(
+    os.environ.get("BOOK_HTML_ZH", REPO / "_build" / "html-zh")
+).resolve()
+SCREENSHOT_ZH_DIR = Path(
+    os.environ.get("BOOK_SCREENSHOTS_ZH", HTML_ZH_DIR.parent / "screenshots-zh")
 ).resolve()
 REQUIRED = os.environ.get("BOOK_BROWSER_TESTS", "").strip().lower() == "require"
 
@@ -174,13 +193,42 @@ PAGES = _toc_or_empty()
 PAGE_IDS = [page.docname for page in PAGES]
 
 
+@dataclasses.dataclass(frozen=True)
+class Edition:
+    """One language edition of the built book."""
+
+    name: str  # "en", "zh": the end of the test ids
+    html_dir: Path
+    screenshot_dir: Path
+    lang: str  # what <html lang="..."> must say
+    summary: str  # the headings every chapter ends with
+    exercises: str
+    build: str  # how to build it
+
+
+EDITIONS = (
+    Edition("en", HTML_DIR, SCREENSHOT_DIR, "en", "Summary", "Exercises",
+            "jupyter-book build . -W -n --keep-going"),
+    Edition("zh", HTML_ZH_DIR, SCREENSHOT_ZH_DIR, "zh-CN", "总结", "练习",
+            "python locale/i18n.py html, after the English build"),
+)
+
+
+def _why_not_built(edition: Edition) -> str | None:
+    """Why this edition cannot be tested, or None when it is built."""
+    if not (edition.html_dir / "index.html").is_file():
+        return (
+            f"the book's {edition.name} edition is not built: "
+            f"{edition.html_dir / 'index.html'} does not exist (run `make book`, or "
+            f"`{edition.build}`)"
+        )
+    return None
+
+
 def _why_unavailable() -> str | None:
     """Why the browser tests cannot run here, or None when they can."""
-    if not (HTML_DIR / "index.html").is_file():
-        return (
-            f"the book is not built: {HTML_DIR / 'index.html'} does not exist "
-            "(run `jupyter-book build . -W -n --keep-going` first, or set BOOK_HTML)"
-        )
+    if all(_why_not_built(edition) for edition in EDITIONS):
+        return _why_not_built(EDITIONS[0])
     if CHROMIUM is None or not Path(CHROMIUM).exists():
         return "Chromium is not installed (apt-get install -y chromium chromium-driver)"
     if CHROMEDRIVER is None or not Path(CHROMEDRIVER).exists():
@@ -332,7 +380,15 @@ const glossary = Array.from(article.querySelectorAll("dl.glossary > dt")).map((d
   const chinese = dd ? /[\u4e00-\u9fff]/.test(dd.textContent) : false;
   return {term: plain(dt), chinese: chinese};
 });
+const switchLink = document.querySelector("a.language-switch");
 return {
+  lang: document.documentElement.lang,
+  headings: Array.from(article.querySelectorAll("h1, h2, h3, h4")).map(plain),
+  languageSwitch: switchLink ? {
+    href: switchLink.getAttribute("href"),
+    text: switchLink.textContent.trim(),
+    visible: switchLink.offsetParent !== null,
+  } : null,
   title: document.title,
   glossary: glossary,
   heading: heading,
@@ -410,19 +466,21 @@ def _is_ignored_console_error(entry: dict) -> bool:
 class Book:
     """A browser on the served book that visits each page once and remembers it."""
 
-    def __init__(self, driver, server: _Server) -> None:
+    def __init__(self, driver, server: _Server, edition: Edition) -> None:
         self.driver = driver
         self.server = server
+        self.edition = edition
         self.visits: dict[str, PageVisit] = {}
 
     def url(self, html_path: str) -> str:
         return self.server.url + html_path
 
     def visit(self, html_path: str) -> PageVisit:
-        if not (HTML_DIR / html_path).is_file():
+        if not (self.edition.html_dir / html_path).is_file():
             pytest.fail(
                 f"{html_path} is listed in {TOC_PATH.name} but not built in "
-                f"{HTML_DIR}: rebuild the book with the same table of contents",
+                f"{self.edition.html_dir}: rebuild the book with the same table of "
+                "contents",
                 pytrace=False,
             )
         if html_path not in self.visits:
@@ -472,9 +530,9 @@ class Book:
         """
         import base64
 
-        SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
+        self.edition.screenshot_dir.mkdir(parents=True, exist_ok=True)
         name = html_path.removesuffix(".html").replace("/", "_") + ".png"
-        path = SCREENSHOT_DIR / name
+        path = self.edition.screenshot_dir / name
         driver = self.driver
         width = driver.execute_script("return window.innerWidth")
         height = min(facts["height"], MAX_SCREENSHOT_HEIGHT)
@@ -523,17 +581,23 @@ class Book:
         return results, self._console_errors()
 
 
-@pytest.fixture(scope="session")
-def book():
-    """The served book in a headless Chromium, for the whole session."""
+@pytest.fixture(scope="session", params=EDITIONS, ids=[e.name for e in EDITIONS])
+def book(request):
+    """One edition of the served book in a headless Chromium, for the whole session."""
+    edition = request.param
     if UNAVAILABLE is not None:
         pytest.fail(f"BOOK_BROWSER_TESTS=require, but {UNAVAILABLE}", pytrace=False)
+    not_built = _why_not_built(edition)
+    if not_built:
+        if REQUIRED:
+            pytest.fail(f"BOOK_BROWSER_TESTS=require, but {not_built}", pytrace=False)
+        pytest.skip(not_built)
     with tempfile.TemporaryDirectory(prefix="book-chromium-") as profile, _Server(
-        HTML_DIR
+        edition.html_dir
     ) as server:
         driver = _start_browser(profile)
         try:
-            yield Book(driver, server)
+            yield Book(driver, server, edition)
         finally:
             driver.quit()
 
@@ -714,11 +778,11 @@ def test_chapter_has_the_book_structure(book, page):
         f"{page.html} does not open with a paragraph before its first section"
     )
     headings = [section["heading"] for section in facts["sections"]]
-    for required in ("Summary", "Exercises"):
+    for required in (book.edition.summary, book.edition.exercises):
         assert required in headings, (
             f"{page.html} has no '## {required}' section: {headings}"
         )
-    exercises = facts["sections"][headings.index("Exercises")]
+    exercises = facts["sections"][headings.index(book.edition.exercises)]
     assert exercises["dropdowns"] >= 1, (
         f"{page.html}: the Exercises section has no solution in a dropdown "
         "(```{admonition} Solution + :class: dropdown)"
@@ -770,11 +834,40 @@ def _search_word(prose: str) -> str:
     return min(counts, key=lambda w: (-counts[w], w))
 
 
+# Words too common to pick out a page (Sphinx's Chinese search also ignores some).
+_CHINESE_STOP_WORDS = frozenset(
+    "我们 你们 他们 它们 一个 这个 那个 这些 那些 可以 没有 就是 什么 因为 所以 如果 "
+    "不是 还是 以及 或者 而且 但是 每个 一样 这样 那样 这里 只有 已经 为什么 之后 之前 "
+    "时候 的话 也是 都是 而是 得到 需要 其中 同时 其他".split()
+)
+
+
+def _chinese_search_word(prose: str) -> str:
+    """The page's most frequent Chinese word of 2+ characters, cut as the search
+    index cuts it (jieba; ties: by code point)."""
+    import jieba
+
+    words = [
+        w for w in jieba.cut_for_search(prose)
+        if len(w) >= 2 and re.fullmatch(r"[\u4e00-\u9fff]+", w)
+        and w not in _CHINESE_STOP_WORDS
+    ]
+    counts = collections.Counter(words)
+    if not counts:
+        return ""
+    return min(counts, key=lambda w: (-counts[w], w))
+
+
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_search_finds_the_page(book, page):
     """Searching for the page's most frequent long word lists the page."""
-    word = _search_word(book.visit(page.html).facts["prose"])
-    assert word, f"{page.html} has no word of 7+ letters to search for"
+    prose = book.visit(page.html).facts["prose"]
+    if book.edition.name == "zh":
+        word = _chinese_search_word(prose)
+        assert word, f"{page.html} has no Chinese word to search for"
+    else:
+        word = _search_word(prose)
+        assert word, f"{page.html} has no word of 7+ letters to search for"
     hrefs, console_errors = book.search(word)
     assert not console_errors, _console_report("search.html", console_errors)
     results = {_url_path(href) for href in hrefs}
@@ -815,10 +908,63 @@ def test_glossary_defines_the_terms_in_english_and_chinese(book):
     if not pages:
         pytest.fail(f"{TOC_PATH} lists no glossary page")
     entries = book.visit(pages[0].html).facts["glossary"]
-    terms = {entry["term"].lower() for entry in entries}
+    # Chinese headwords keep the English term in parentheses: "召回（retrieval）".
+    terms = {
+        part.strip().lower()
+        for entry in entries
+        for part in re.split(r"[（）()]", entry["term"])
+    }
     missing = [t for t in GLOSSARY_TERMS if t.lower() not in terms]
     assert not missing, f"the glossary does not define {missing}"
     untranslated = [entry["term"] for entry in entries if not entry["chinese"]]
     assert not untranslated, (
         f"glossary entries without their Chinese term: {untranslated}"
+    )
+
+
+def _edition(name: str) -> Edition:
+    return next(edition for edition in EDITIONS if edition.name == name)
+
+
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_page_declares_its_language(book, page):
+    """``<html lang>`` says the edition's language (screen readers, fonts, search)."""
+    lang = book.visit(page.html).facts["lang"]
+    assert lang == book.edition.lang, (
+        f"{book.edition.name} edition, {page.html}: <html lang={lang!r}>, expected "
+        f"{book.edition.lang!r}"
+    )
+
+
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_language_switch_leads_to_the_same_page_in_the_other_edition(book, page):
+    """A visible link in the header leads to this page in the other edition."""
+    switch = book.visit(page.html).facts["languageSwitch"]
+    assert switch, (
+        f"{book.edition.name} edition, {page.html} has no language switch "
+        "(a.language-switch, from _ext/language_switch.py)"
+    )
+    assert switch["visible"], f"{page.html}: the language switch is hidden"
+    other = _edition("zh" if book.edition.name == "en" else "en")
+    target = os.path.normpath(
+        book.edition.html_dir / Path(page.html).parent / switch["href"]
+    )
+    expected = os.path.normpath(other.html_dir / page.html)
+    assert target == expected, (
+        f"{book.edition.name} edition, {page.html}: the language switch "
+        f"({switch['text']!r}) leads to {target}, expected {expected}"
+    )
+    if _why_not_built(other) is None:
+        assert Path(target).is_file(), f"{page.html}: {target} does not exist"
+
+
+@pytest.mark.parametrize("book", [_edition("zh")], ids=["zh"], indirect=True)
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_headings_are_in_chinese(book, page):
+    """Every heading of the Chinese edition is translated (has Chinese characters)."""
+    headings = book.visit(page.html).facts["headings"]
+    english = [h for h in headings if not re.search(r"[\u4e00-\u9fff]", h)]
+    assert not english, (
+        f"zh edition, {page.html}: headings not in Chinese: {english}; translate "
+        f"them in locale/zh_CN/LC_MESSAGES/{page.docname}.po (see /CONTRIBUTING.md)"
     )

@@ -1,0 +1,302 @@
+"""The Chinese edition of the book: its catalogues and its build.
+
+The Chinese edition is the English source translated message by message with
+Sphinx's gettext support: ``locale/zh_CN/LC_MESSAGES/<page>.po`` holds, for
+every paragraph, heading, caption, table cell and glossary entry of
+``<page>`` (``book/01_embeddings``, ``book/intro``, ...), the English text
+(``msgid``) and its translation (``msgstr``). Code, code outputs and figures are
+not messages: both editions show them as executed.
+
+Usage (from the repository's top folder, in its virtual environment)::
+
+    python locale/i18n.py update [PAGE ...]  # new/changed English text into the .po files
+    python locale/i18n.py check              # exit 1 naming every message not translated
+    python locale/i18n.py status             # messages per file: translated, fuzzy, missing
+    python locale/i18n.py html               # the Chinese HTML in _build/html-zh/
+    python locale/i18n.py pot [FOLDER]       # only the .pot templates (default _build/gettext)
+
+``update`` without a page updates every catalogue; ``update book/06_features``
+only that chapter's (a page is its path without extension, as in ``_toc.yml``).
+A message whose English changed keeps its old translation marked ``#, fuzzy``,
+with the old English as ``#| msgid``; new messages have an empty ``msgstr``.
+Both count as untranslated until a translator fixes them and removes the flag.
+
+No ``conf.py``: the Sphinx configuration is Jupyter Book's own, computed from
+``_config.yml`` exactly as ``jupyter-book build`` computes it (which also puts
+``_ext/`` on ``sys.path`` for the book's local extensions), plus the few
+settings below. The Chinese build executes nothing that the English build
+(``jupyter-book build .``) already executed: it reads the same execution cache,
+``_build/.jupyter_cache``. The templates are made with execution off, since
+outputs are not messages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import io
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCALE_DIR = ROOT / "locale"
+LANGUAGE = "zh_CN"
+CATALOGUES = LOCALE_DIR / LANGUAGE / "LC_MESSAGES"
+BUILD = ROOT / "_build"
+HTML_ZH = BUILD / "html-zh"
+POT_DIR = BUILD / "gettext"
+EXECUTION_CACHE = BUILD / ".jupyter_cache"  # where `jupyter-book build .` keeps it
+
+# Settings the two i18n builds add to the book's own configuration.
+COMMON = {
+    # One catalogue per page (the default puts every chapter into one file).
+    "gettext_compact": False,
+    # No "#: file:line" comments: they would change with every edit elsewhere.
+    "gettext_location": False,
+    "gettext_uuid": False,
+    "locale_dirs": [str(LOCALE_DIR)],
+}
+ZH_TITLE = "用 TensorFlow Recommenders 构建推荐系统"
+ZH_SEARCH_TEXT = "搜索本书……"
+
+
+def _jupyter_book_config(overrides: dict) -> tuple[Path, dict]:
+    """The configuration ``jupyter-book build .`` would use, and its overrides."""
+    import click
+    from jupyter_book.cli.main import build
+
+    context = click.Context(build)
+    path_config, _, cli_config = context.invoke(
+        build, path_source=str(ROOT), config=None, toc=None, get_config_only=True
+    )
+    cli_config = {**cli_config, **overrides}
+    return Path(path_config), cli_config
+
+
+def _final_config(path_config: Path, cli_config: dict) -> dict:
+    from jupyter_book.config import get_final_config
+
+    config, _ = get_final_config(
+        user_yaml=path_config, sourcedir=ROOT, cli_config=dict(cli_config)
+    )
+    return config
+
+
+def _sphinx(builder: str, outdir: Path, doctrees: Path, overrides: dict,
+            warnings_are_errors: bool) -> int:
+    """Build the book with Jupyter Book's configuration plus ``overrides``."""
+    from jupyter_book.sphinx import build_sphinx
+
+    path_config, cli_config = _jupyter_book_config(overrides)
+    if warnings_are_errors:
+        cli_config["nitpicky"] = True  # as `jupyter-book build -n`
+    result = build_sphinx(
+        str(ROOT),
+        str(outdir),
+        use_external_toc=True,
+        noconfig=True,  # as `jupyter-book build`: all settings come from _config.yml
+        path_config=str(path_config),
+        confoverrides=cli_config,
+        doctreedir=str(doctrees),
+        builder=builder,
+        warningiserror=warnings_are_errors,
+        keep_going=warnings_are_errors,
+        quiet=True,
+    )
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def make_pot(outdir: Path = POT_DIR, doctrees: Path | None = None) -> Path:
+    """Write the message templates (``.pot``) of the current source to ``outdir``."""
+    doctrees = doctrees or outdir.parent / (outdir.name + ".doctrees")
+    status = _sphinx(
+        "gettext", outdir, doctrees,
+        {**COMMON, "nb_execution_mode": "off"},
+        warnings_are_errors=False,
+    )
+    if status:
+        raise SystemExit(f"sphinx-build -b gettext failed ({status})")
+    return outdir
+
+
+def templates(pot_dir: Path) -> dict[str, Path]:
+    """Page name (``book/01_embeddings``) -> its ``.pot`` file, for pages with text."""
+    return {
+        p.relative_to(pot_dir).with_suffix("").as_posix(): p
+        for p in sorted(pot_dir.rglob("*.pot"))
+    }
+
+
+def _read(path: Path, locale: str | None = None):
+    from babel.messages.pofile import read_po
+
+    with path.open("rb") as file:
+        return read_po(file, locale=locale)
+
+
+def _po_text(catalog) -> bytes:
+    from babel.messages.pofile import write_po
+
+    out = io.BytesIO()
+    write_po(out, catalog, width=76, include_previous=True, ignore_obsolete=True,
+             sort_output=False)
+    return out.getvalue()
+
+
+def merged(page: str, pot: Path):
+    """The page's catalogue merged with its current template (nothing written)."""
+    from babel.messages.catalog import Catalog
+
+    template = _read(pot)
+    po_path = CATALOGUES / (page + ".po")
+    if po_path.exists():
+        catalog = _read(po_path, LANGUAGE)
+    else:
+        catalog = Catalog(locale=LANGUAGE, domain=page, project=ZH_TITLE,
+                          charset="utf-8", fuzzy=False)
+    catalog.update(template, update_creation_date=False)
+    for message in catalog:
+        if message.id and is_display_math(message.id) and (
+            message.fuzzy or not message.string
+        ):
+            message.string, message.flags = message.id, set()
+    return catalog
+
+
+def is_display_math(text: str) -> bool:
+    """A ``$$...$$`` block: Sphinx makes it a message, but it has nothing to translate
+    (its ``msgstr`` is filled with the same TeX)."""
+    return text.startswith("\n") and text.endswith("\n") and len(text) > 2
+
+
+def update(pages: list[str] | None = None, pot_dir: Path | None = None) -> None:
+    """Merge the current English text into the catalogues (``.po``) of ``pages``."""
+    pot_dir = pot_dir or make_pot()
+    found = templates(pot_dir)
+    unknown = sorted(set(pages or []) - set(found))
+    if unknown:
+        raise SystemExit(f"no such page with text: {unknown}; pages: {sorted(found)}")
+    for page in pages or found:
+        catalog = merged(page, found[page])
+        path = CATALOGUES / (page + ".po")
+        text = _po_text(catalog)
+        changed = not path.exists() or path.read_bytes() != text
+        if changed:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(text)
+        print(f"{'updated ' if changed else 'unchanged'} {path.relative_to(ROOT)}: "
+              f"{_summary(catalog)}")
+
+
+def problems(catalog) -> list[tuple[str, str]]:
+    """(kind, English text) of every message that needs a translator."""
+    found = []
+    for message in catalog:
+        if not message.id:
+            continue  # the header
+        if message.fuzzy:
+            found.append(("changed (fuzzy)", message.id))
+        elif not message.string:
+            found.append(("untranslated", message.id))
+    return found
+
+
+def _counts(catalog) -> tuple[int, int, int]:
+    total = fuzzy = empty = 0
+    for message in catalog:
+        if not message.id:
+            continue
+        total += 1
+        fuzzy += bool(message.fuzzy)
+        empty += not message.fuzzy and not message.string
+    return total, fuzzy, empty
+
+
+def _summary(catalog) -> str:
+    total, fuzzy, empty = _counts(catalog)
+    return (f"{total} messages, {total - fuzzy - empty} translated, {fuzzy} fuzzy, "
+            f"{empty} untranslated")
+
+
+def check(pot_dir: Path | None = None) -> list[str]:
+    """One line per message that is new, changed or untranslated, naming its file."""
+    if pot_dir is None:
+        with tempfile.TemporaryDirectory(prefix="book-gettext-") as tmp:
+            return check(make_pot(Path(tmp) / "gettext"))
+    report = []
+    for page, pot in templates(pot_dir).items():
+        po = (CATALOGUES / (page + ".po")).relative_to(ROOT)
+        for kind, text in problems(merged(page, pot)):
+            short = " ".join(text.split())
+            short = short if len(short) <= 100 else short[:97] + "..."
+            report.append(f"{po}: {kind}: {short!r}")
+    return report
+
+
+def status(pot_dir: Path | None = None) -> None:
+    pot_dir = pot_dir or make_pot()
+    for page, pot in templates(pot_dir).items():
+        print(f"{page + '.po':45} {_summary(merged(page, pot))}")
+
+
+def html(outdir: Path = HTML_ZH, execution: str = "cache") -> int:
+    """Build the Chinese edition into ``outdir``, warnings as errors."""
+    path_config, cli_config = _jupyter_book_config({})
+    theme = copy.deepcopy(_final_config(path_config, cli_config)["html_theme_options"])
+    theme["search_bar_text"] = ZH_SEARCH_TEXT
+    overrides = {
+        **COMMON,
+        "language": LANGUAGE,
+        "html_title": ZH_TITLE,
+        "html_theme_options": theme,
+        # Reuse what `jupyter-book build .` executed; execute only what it has not.
+        "nb_execution_mode": execution,
+        "nb_execution_cache_path": str(EXECUTION_CACHE),
+    }
+    return _sphinx("html", outdir, BUILD / ".doctrees-zh", overrides,
+                   warnings_are_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("update", help="merge the current English into the .po files")
+    p.add_argument("pages", nargs="*", help="e.g. book/06_features (default: all)")
+    sub.add_parser("check", help="fail naming every untranslated or changed message")
+    sub.add_parser("status", help="message counts per catalogue")
+    p = sub.add_parser("html", help=f"build the Chinese HTML into {HTML_ZH.relative_to(ROOT)}")
+    p.add_argument("--execution", choices=("cache", "off"), default="cache",
+                   help="off: show the outputs saved in the notebooks (no execution)")
+    p = sub.add_parser("pot", help="only the .pot templates")
+    p.add_argument("folder", nargs="?", type=Path, default=POT_DIR)
+    args = parser.parse_args(argv)
+
+    if args.command == "update":
+        update(args.pages)
+    elif args.command == "check":
+        report = check()
+        for line in report:
+            print(line)
+        if report:
+            print(f"{len(report)} messages need a translator: see CONTRIBUTING.md, "
+                  "'Translating a change'", file=sys.stderr)
+            return 1
+        print("every message is translated")
+    elif args.command == "status":
+        status()
+    elif args.command == "html":
+        status_code = html(execution=args.execution)
+        if status_code:
+            return status_code
+        print(f"The Chinese edition is in {HTML_ZH.relative_to(ROOT)}/: open "
+              f"{(HTML_ZH / 'index.html').relative_to(ROOT)} in a browser.")
+    elif args.command == "pot":
+        print(make_pot(args.folder.resolve()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The Chinese edition's catalogues are in step with the English source.
+
+The Chinese edition (``_build/html-zh``) is the English source translated
+message by message through ``locale/zh_CN/LC_MESSAGES/<page>.po`` (see
+``locale/i18n.py`` and CONTRIBUTING.md, "Translating a change"). These tests
+regenerate the message templates (``.pot``) from the current source into a
+temporary folder, merge them with the catalogues in memory (as
+``python locale/i18n.py update`` would, writing nothing), and fail, naming the
+file and the message, for every message that is
+
+* new (no translation yet),
+* changed (its English changed since it was translated: fuzzy), or
+* untranslated,
+
+so a change to a chapter without its translation fails CI. They also check that
+every translation keeps the markup of its English: the same roles
+(``{term}``, ``{cite:p}``, ``{numref}``, ``{doc}``, ...), the same inline code,
+the same links and the same inline math, since code and math are not translated.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("book_i18n", ROOT / "locale" / "i18n.py")
+i18n = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(i18n)
+
+
+def _toc_pages() -> list[str]:
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                pages.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc.get("parts", toc.get("chapters", [])))
+    return [re.sub(r"\.(ipynb|md)$", "", page) for page in pages]
+
+
+PAGES = _toc_pages()
+pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def pot_dir(tmp_path_factory):
+    """The .pot templates of the current source (execution off: ~30 s)."""
+    return i18n.make_pot(tmp_path_factory.mktemp("gettext") / "gettext")
+
+
+def test_every_page_has_a_template(pot_dir):
+    missing = [page for page in PAGES if page not in i18n.templates(pot_dir)]
+    assert not missing, f"gettext wrote no .pot for {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_catalogue_is_translated_and_in_step(pot_dir, page):
+    pot = i18n.templates(pot_dir).get(page)
+    if pot is None:
+        pytest.fail(f"no .pot for {page}", pytrace=False)
+    po = f"locale/zh_CN/LC_MESSAGES/{page}.po"
+    found = i18n.problems(i18n.merged(page, pot))
+    lines = [f"{po}: {kind}: {' '.join(text.split())[:120]!r}" for kind, text in found]
+    assert not lines, (
+        f"{len(lines)} message(s) of {page} need a translator; run "
+        f"`python locale/i18n.py update {page}`, translate {po} (no fuzzy, no empty "
+        "msgstr; CONTRIBUTING.md, 'Translating a change'):\n" + "\n".join(lines)
+    )
+
+
+
+
+def _role_targets(text: str) -> list[str]:
+    # {term}`Retrieval` and {term}`召回 <retrieval>` point at the same entry.
+    return sorted(
+        (role, (target or plain).strip().lower())
+        for role, target, plain in re.findall(
+            r"\{([a-z:]+)\}`(?:[^`<]*<([^`>]+)>|([^`]+))`", text
+        )
+    )
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_translations_keep_the_markup(page):
+    path = i18n.CATALOGUES / f"{page}.po"
+    if not path.exists():
+        pytest.skip(f"{path} does not exist yet")
+    bad = []
+    for message in i18n._read(path, i18n.LANGUAGE):
+        if not message.id or not message.string or message.fuzzy:
+            continue
+        english, chinese = message.id, message.string
+        roles_en, roles_zh = _role_targets(english), _role_targets(chinese)
+        code_en = sorted(re.findall(r"(?<![}\w])`([^`]+)`", english))
+        code_zh = sorted(re.findall(r"(?<![}\w])`([^`]+)`", chinese))
+        math_en = sorted(re.findall(r"(?<![\\$])\$([^$\n]+?)\$", english))
+        math_zh = sorted(re.findall(r"(?<![\\$])\$([^$\n]+?)\$", chinese))
+        links_en = sorted(re.findall(r"\]\(([^)\s]+)\)", english))
+        links_zh = sorted(re.findall(r"\]\(([^)\s]+)\)", chinese))
+        for what, en, zh in (("roles", roles_en, roles_zh), ("code", code_en, code_zh),
+                             ("math", math_en, math_zh), ("links", links_en, links_zh)):
+            if en != zh:
+                bad.append(f"{path.relative_to(ROOT)}: {what} differ: English {en}, "
+                           f"Chinese {zh}, in {' '.join(english.split())[:80]!r}")
+    assert not bad, "\n".join(bad)
