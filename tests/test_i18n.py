@@ -83,14 +83,25 @@ def test_catalogue_is_translated_and_in_step(pot_dir, page):
 
 
 
-def _role_targets(text: str) -> list[str]:
-    # {term}`Retrieval` and {term}`召回 <retrieval>` point at the same entry.
-    return sorted(
-        (role, (target or plain).strip().lower())
-        for role, target, plain in re.findall(
-            r"\{([a-z:]+)\}`(?:[^`<]*<([^`>]+)>|([^`]+))`", text
-        )
-    )
+_ROLE = re.compile(r"\{([a-z:]+)\}`([^`]*)`")
+
+
+def _markup(text: str) -> dict[str, list]:
+    """Roles (with their targets), inline code, inline math and link targets."""
+    roles = []
+    for role, content in _ROLE.findall(text):
+        # {term}`Retrieval` and {term}`召回 <retrieval>` point at the same entry.
+        target = re.search(r"<([^<>]+)>\s*$", content)
+        roles.append((role, (target.group(1) if target else content).strip().lower()))
+    rest = _ROLE.sub(" ", text)
+    code = re.findall(r"`([^`]+)`", rest)
+    rest = re.sub(r"`[^`]+`", " ", rest)
+    return {
+        "roles": sorted(roles),
+        "code": sorted(code),
+        "math": sorted(re.findall(r"(?<![\\$])\$([^$\n]+?)\$", rest)),
+        "links": sorted(re.findall(r"\]\(([^)\s]+)\)", rest)),
+    }
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -103,15 +114,18 @@ def test_translations_keep_the_markup(page):
         if not message.id or not message.string or message.fuzzy:
             continue
         english, chinese = message.id, message.string
-        roles_en, roles_zh = _role_targets(english), _role_targets(chinese)
-        code_en = sorted(re.findall(r"(?<![}\w])`([^`]+)`", english))
-        code_zh = sorted(re.findall(r"(?<![}\w])`([^`]+)`", chinese))
-        math_en = sorted(re.findall(r"(?<![\\$])\$([^$\n]+?)\$", english))
-        math_zh = sorted(re.findall(r"(?<![\\$])\$([^$\n]+?)\$", chinese))
-        links_en = sorted(re.findall(r"\]\(([^)\s]+)\)", english))
-        links_zh = sorted(re.findall(r"\]\(([^)\s]+)\)", chinese))
-        for what, en, zh in (("roles", roles_en, roles_zh), ("code", code_en, code_zh),
-                             ("math", math_en, math_zh), ("links", links_en, links_zh)):
+        # Sphinx keeps a translation only if it parses as one paragraph (or title):
+        # "1. ..." or "- ..." would be a list, silently left in English.
+        block = r"(\d+[.)]|[-*+>#]|\|)\s"
+        if re.match(block, chinese) and not re.match(block, english):
+            bad.append(f"{path.relative_to(ROOT)}: the translation starts like a list, "
+                       f"quote or heading and would not be used: {chinese[:60]!r}")
+        if "\n\n" in chinese and "\n\n" not in english:
+            bad.append(f"{path.relative_to(ROOT)}: a blank line splits the translation "
+                       f"into paragraphs; only the first would be used: {chinese[:60]!r}")
+        markup_en, markup_zh = _markup(english), _markup(chinese)
+        for what in markup_en:
+            en, zh = markup_en[what], markup_zh[what]
             if en != zh:
                 bad.append(f"{path.relative_to(ROOT)}: {what} differ: English {en}, "
                            f"Chinese {zh}, in {' '.join(english.split())[:80]!r}")
