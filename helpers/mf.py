@@ -30,11 +30,12 @@ epoch, so their loss curves can be drawn on one plot.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from numbers import Real
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from helpers import _checks
 
 __all__ = ["Factorization", "feedback_matrix", "objective", "sgd", "wals"]
 
@@ -60,7 +61,6 @@ class Factorization:
     seconds: float
     initial_loss: float = float("nan")
     method: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
 
     def scores(self) -> np.ndarray:
         """``U @ V.T``: the ``(n_users, n_items)`` predicted affinities."""
@@ -101,38 +101,6 @@ def _check_matrix(A: Any) -> np.ndarray:
     return A
 
 
-def _check_nonnegative(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(
-            f"{name} must be a number, got {type(value).__name__}: {value!r}"
-        )
-    value = float(value)
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
-    return value
-
-
-def _check_positive(name: str, value: Any) -> float:
-    value = _check_nonnegative(name, value)
-    if value == 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    return value
-
-
-def _check_count(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-    return int(value)
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an int >= 0, got {seed!r}")
-    return int(seed)
-
-
 def _check_factors(A: np.ndarray, U: Any, V: Any) -> tuple[np.ndarray, np.ndarray]:
     U, V = np.asarray(U, dtype=np.float64), np.asarray(V, dtype=np.float64)
     if U.ndim != 2 or V.ndim != 2:
@@ -171,8 +139,8 @@ def feedback_matrix(
         TypeError: positions that are not integers (encode them first with
             :func:`helpers.data.encode`).
     """
-    n_users = _check_count("n_users", n_users)
-    n_items = _check_count("n_items", n_items)
+    n_users = _checks.positive_int("n_users", n_users)
+    n_items = _checks.positive_int("n_items", n_items)
     users, items = np.asarray(users), np.asarray(items)
     if users.ndim != 1 or items.ndim != 1 or users.shape != items.shape:
         raise ValueError(
@@ -275,8 +243,8 @@ def objective(A: Any, U: Any, V: Any, *, w0: float, reg: float) -> float:
     """
     A = _check_matrix(A)
     U, V = _check_factors(A, U, V)
-    w0 = _check_nonnegative("w0", w0)
-    reg = _check_nonnegative("reg", reg)
+    w0 = _checks.number("w0", w0, low=0.0)
+    reg = _checks.number("reg", reg, low=0.0)
     return _objective(_Observed.of(A), U, V, w0, reg)
 
 
@@ -377,12 +345,12 @@ def wals(
         TypeError: non-numeric ``A`` or non-integer counts.
     """
     A = _check_matrix(A)
-    embedding_dim = _check_count("embedding_dim", embedding_dim)
-    w0 = _check_nonnegative("w0", w0)
-    reg = _check_nonnegative("reg", reg)
-    num_iterations = _check_count("num_iterations", num_iterations)
-    init_std = _check_positive("init_std", init_std)
-    seed = _check_seed(seed)
+    embedding_dim = _checks.positive_int("embedding_dim", embedding_dim)
+    w0 = _checks.number("w0", w0, low=0.0)
+    reg = _checks.number("reg", reg, low=0.0)
+    num_iterations = _checks.positive_int("num_iterations", num_iterations)
+    init_std = _checks.number("init_std", init_std, low=0.0, low_open=True)
+    seed = _checks.non_negative_int("seed", seed)
 
     start = time.perf_counter()
     obs = _Observed.of(A)
@@ -406,10 +374,6 @@ def wals(
         seconds=time.perf_counter() - start,
         initial_loss=initial_loss,
         method="wals",
-        params=dict(
-            embedding_dim=embedding_dim, w0=w0, reg=reg,
-            num_iterations=num_iterations, seed=seed, init_std=init_std,
-        ),
     )
 
 
@@ -521,15 +485,15 @@ def sgd(
         TypeError: non-numeric ``A`` or non-integer counts.
     """
     A = _check_matrix(A)
-    embedding_dim = _check_count("embedding_dim", embedding_dim)
-    learning_rate = _check_positive("learning_rate", learning_rate)
-    num_epochs = _check_count("num_epochs", num_epochs)
-    reg = _check_nonnegative("reg", reg)
-    w0 = _check_nonnegative("w0", w0)
-    batch_size = _check_count("batch_size", batch_size)
-    negatives = _check_count("negatives", negatives)
-    init_std = _check_positive("init_std", init_std)
-    seed = _check_seed(seed)
+    embedding_dim = _checks.positive_int("embedding_dim", embedding_dim)
+    learning_rate = _checks.number("learning_rate", learning_rate, low=0.0, low_open=True)
+    num_epochs = _checks.positive_int("num_epochs", num_epochs)
+    reg = _checks.number("reg", reg, low=0.0)
+    w0 = _checks.number("w0", w0, low=0.0)
+    batch_size = _checks.positive_int("batch_size", batch_size)
+    negatives = _checks.positive_int("negatives", negatives)
+    init_std = _checks.number("init_std", init_std, low=0.0, low_open=True)
+    seed = _checks.non_negative_int("seed", seed)
 
     start = time.perf_counter()
     obs = _Observed.of(A)
@@ -574,9 +538,4 @@ def sgd(
         seconds=time.perf_counter() - start,
         initial_loss=initial_loss,
         method="sgd",
-        params=dict(
-            embedding_dim=embedding_dim, learning_rate=learning_rate,
-            num_epochs=num_epochs, reg=reg, w0=w0, seed=seed,
-            batch_size=batch_size, negatives=negatives, init_std=init_std,
-        ),
     )

@@ -7,6 +7,7 @@ default folder); the offline-failure tests need nothing.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -75,13 +76,45 @@ def test_real_unreachable_host_fails_fast(tmp_path):
     """Without the monkeypatch: this machine (or a reader's offline one) really probes."""
     start = time.monotonic()
     try:
-        load_movielens(data_dir=tmp_path, timeout=5)
+        ratings, movies = load_movielens(data_dir=tmp_path, timeout=5, verbose=False)
     except DataUnavailableError:
-        pass
-    else:  # a machine with internet downloaded it: that is fine too
-        return
-    assert time.monotonic() - start < 30
-    assert list(tmp_path.iterdir()) == []
+        assert time.monotonic() - start < 30
+        assert list(tmp_path.iterdir()) == []
+    else:  # a machine with internet downloaded it: then it must be the real data
+        assert ratings.cardinality().numpy() == 100_000
+        assert movies.cardinality().numpy() == 1_682
+
+
+def test_a_resolver_that_never_answers_is_bounded(monkeypatch):
+    """socket.create_connection's timeout does not cover the DNS lookup; the probe's does."""
+    released = threading.Event()
+
+    def hanging_getaddrinfo(*args, **kwargs):
+        released.wait(60)  # a resolver that does not answer
+        raise OSError("resolver gave up")
+
+    monkeypatch.setattr(data.socket, "getaddrinfo", hanging_getaddrinfo)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("all_proxy", raising=False)
+    monkeypatch.delenv("ALL_PROXY", raising=False)
+    start = time.monotonic()
+    try:
+        assert data._host_reachable(data.SOURCE_URL, timeout=0.5) is False
+        assert time.monotonic() - start < 2.0
+    finally:
+        released.set()
+
+
+def test_probe_answers_for_a_listening_local_port():
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        assert data._host_reachable(f"http://127.0.0.1:{port}/x", timeout=5) is True
+    assert data._host_reachable(f"http://127.0.0.1:{port}/x", timeout=5) is False
 
 
 def test_download_false_never_touches_network(tmp_path, monkeypatch):
