@@ -204,10 +204,10 @@ def load_movielens(
             cannot be downloaded (no network, or ``download=False``). Raised
             within about ``timeout`` seconds; anything a failed download wrote
             into ``data_dir`` is removed again, and nothing else is touched.
-        TypeError: ``data_dir`` is not a path.
+        TypeError: ``data_dir`` is not a path, or ``timeout`` not a number.
+        ValueError: ``timeout`` is not positive.
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    timeout = _checks.number("timeout", timeout, low=0.0, low_open=True)
     root = _resolve_data_dir(data_dir)
 
     import tensorflow_datasets as tfds

@@ -163,9 +163,11 @@ def test_data_dir_that_is_a_file(tmp_path):
         load_movielens(data_dir=f)
 
 
-@pytest.mark.parametrize("timeout", [0, -1, "10", True])
-def test_bad_timeout(timeout):
-    with pytest.raises(ValueError, match="timeout"):
+@pytest.mark.parametrize(
+    "timeout, error", [(0, ValueError), (-1, ValueError), ("10", TypeError), (True, TypeError)]
+)
+def test_bad_timeout(timeout, error):
+    with pytest.raises(error, match="timeout"):
         load_movielens(timeout=timeout)
 
 
