@@ -44,6 +44,7 @@ def _other_edition(config) -> tuple[str, str, str]:
 
 def _add_template(app, config) -> None:
     config.templates_path.append(str(Path(__file__).parent / "templates"))
+    config.html_static_path.append(str(Path(__file__).parent / "static"))
     options = config.html_theme_options
     end = options.get("article_header_end", ["article-header-buttons.html"])
     if isinstance(end, str):
@@ -67,4 +68,5 @@ def setup(app):
     app.add_config_value("language_switch_editions", DEFAULT_EDITIONS, "html")
     app.connect("config-inited", _add_template)
     app.connect("html-page-context", _page_context)
+    app.add_css_file("language_switch.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
