@@ -203,14 +203,15 @@ class Edition:
     lang: str  # what <html lang="..."> must say
     summary: str  # the headings every chapter ends with
     exercises: str
+    search_results: str  # the search page's heading once a search has finished
     build: str  # how to build it
 
 
 EDITIONS = (
     Edition("en", HTML_DIR, SCREENSHOT_DIR, "en", "Summary", "Exercises",
-            "jupyter-book build . -W -n --keep-going"),
+            "Search Results", "jupyter-book build . -W -n --keep-going"),
     Edition("zh", HTML_ZH_DIR, SCREENSHOT_ZH_DIR, "zh-CN", "总结", "练习",
-            "python locale/i18n.py html, after the English build"),
+            "搜索结果", "python locale/i18n.py html, after the English build"),
 )
 
 
@@ -411,7 +412,7 @@ return {
 
 _SEARCH_DONE = """
 const title = document.querySelector("#search-results h2");
-if (!title || title.textContent.trim() !== "Search Results") return null;
+if (!title || title.textContent.trim() !== arguments[0]) return null;
 return Array.from(document.querySelectorAll("#search-results ul.search li a"))
   .map((a) => a.href);
 """
@@ -575,7 +576,7 @@ class Book:
         self.driver.get_log("browser")  # drop entries left from the previous page
         self.driver.get(self.url("search.html?q=" + urllib.parse.quote(word)))
         results = WebDriverWait(self.driver, PAGE_TIMEOUT).until(
-            lambda d: d.execute_script(_SEARCH_DONE),
+            lambda d: d.execute_script(_SEARCH_DONE, self.edition.search_results),
             message=f"the search for {word!r} did not finish",
         )
         return results, self._console_errors()

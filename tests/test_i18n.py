@@ -117,9 +117,10 @@ def test_translations_keep_the_markup(page):
         # Sphinx keeps a translation only if it parses as one paragraph (or title):
         # "1. ..." or "- ..." would be a list, silently left in English.
         block = r"(\d+[.)]|[-*+>#]|\|)\s"
-        if re.match(block, chinese) and not re.match(block, english):
+        if re.match(block, chinese):
             bad.append(f"{path.relative_to(ROOT)}: the translation starts like a list, "
-                       f"quote or heading and would not be used: {chinese[:60]!r}")
+                       f"quote or heading and would not be used (write '1\\. ...' for a "
+                       f"numbered heading): {chinese[:60]!r}")
         if "\n\n" in chinese and "\n\n" not in english:
             bad.append(f"{path.relative_to(ROOT)}: a blank line splits the translation "
                        f"into paragraphs; only the first would be used: {chinese[:60]!r}")
