@@ -1,0 +1,307 @@
+"""Tests of helpers.ranking: metrics worked by hand, the baselines on small
+matrices with known answers, the TFRS rating model on toy data, and (with the
+prepared MovieLens copy) the row numbers of the classic and validation splits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+
+import numpy as np
+import pytest
+
+import helpers  # noqa: F401
+from helpers import data
+from helpers.ranking import (
+    BiasedMF,
+    RatingModel,
+    biased_mf,
+    cross_block_norms,
+    fit_biases,
+    fit_ranking,
+    mae,
+    mf_objective,
+    ndcg_at_k,
+    pair_features,
+    predict_ratings,
+    rmse,
+    split_rows,
+)
+
+LOG3 = math.log2(3)
+
+
+# ------------------------------------------------------------------ RMSE, MAE
+
+
+def test_rmse_and_mae_by_hand():
+    # errors 2, 0, -1: squares 4, 0, 1 -> mean 5/3; absolute 2, 0, 1 -> mean 1
+    predictions, ratings = [3.0, 4.0, 2.0], [5.0, 4.0, 1.0]
+    assert rmse(predictions, ratings) == pytest.approx(math.sqrt(5 / 3))
+    assert mae(predictions, ratings) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("metric", [rmse, mae])
+def test_metrics_reject_wrong_shapes(metric):
+    with pytest.raises(ValueError, match="equal length"):
+        metric([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="1-D"):
+        metric(np.ones((2, 2)), np.ones((2, 2)))
+    with pytest.raises(ValueError, match="no ratings"):
+        metric([], [])
+
+
+# ------------------------------------------------------------------ NDCG
+
+
+def test_ndcg_perfect_and_reversed_order_by_hand():
+    ratings = [5.0, 3.0, 1.0]  # gains 31, 7, 1
+    users = [0, 0, 0]
+    assert ndcg_at_k([3.0, 2.0, 1.0], ratings, users) == pytest.approx(1.0)
+    # reversed: DCG = 1/1 + 7/log2(3) + 31/2; ideal = 31 + 7/log2(3) + 1/2
+    dcg = 1 + 7 / LOG3 + 31 / 2
+    ideal = 31 + 7 / LOG3 + 1 / 2
+    assert ndcg_at_k([1.0, 2.0, 3.0], ratings, users) == pytest.approx(dcg / ideal)
+    assert dcg / ideal == pytest.approx(0.58237, abs=1e-5)
+
+
+def test_ndcg_linear_gain_and_cutoff_by_hand():
+    ratings, users = [5.0, 3.0, 1.0], [0, 0, 0]
+    # k = 1: only the first position counts: 1 / 31 (exponential), 1 / 5 (linear)
+    assert ndcg_at_k([1.0, 2.0, 3.0], ratings, users, k=1) == pytest.approx(1 / 31)
+    assert ndcg_at_k([1.0, 2.0, 3.0], ratings, users, k=1, gain="linear") == pytest.approx(1 / 5)
+
+
+def test_ndcg_ties_count_the_expected_gain_of_a_random_order():
+    # two movies tied: each position earns the mean gain (31 + 1) / 2 = 16
+    dcg = 16 + 16 / LOG3
+    ideal = 31 + 1 / LOG3
+    assert ndcg_at_k([2.0, 2.0], [5.0, 1.0], [7, 7]) == pytest.approx(dcg / ideal)
+    assert dcg / ideal == pytest.approx(0.82498, abs=1e-5)
+
+
+def test_ndcg_of_constant_predictions_is_the_mean_over_all_orders():
+    rng = np.random.default_rng(0)
+    ratings = rng.integers(1, 6, size=5).astype(float)
+    gains = 2.0**ratings - 1
+    discounts = 1 / np.log2(np.arange(3) + 2)
+    ideal = np.sort(gains)[::-1][:3] @ discounts
+    orders = list(itertools.permutations(range(5)))
+    expected = np.mean([gains[list(o)][:3] @ discounts / ideal for o in orders])
+    got = ndcg_at_k(np.full(5, 3.5), ratings, np.zeros(5, int), k=3)
+    assert got == pytest.approx(expected)
+
+
+def test_ndcg_a_user_with_one_rating_scores_one_and_users_are_averaged():
+    # user "a": one test rating, NDCG 1 whatever the prediction;
+    # user "b": reversed order of two, (1 + 31/log2 3) / (31 + 1/log2 3)
+    predictions = [1.0, 1.0, 5.0]
+    ratings = [2.0, 5.0, 1.0]
+    users = ["a", "b", "b"]
+    b = (1 + 31 / LOG3) / (31 + 1 / LOG3)
+    per = ndcg_at_k(predictions, ratings, users, per_user=True)
+    np.testing.assert_allclose(per, [1.0, b])
+    assert ndcg_at_k(predictions, ratings, users) == pytest.approx((1 + b) / 2)
+
+
+def test_ndcg_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="aligned"):
+        ndcg_at_k([1.0, 2.0], [1.0, 2.0], [0])
+    with pytest.raises(ValueError, match="at least 1"):
+        ndcg_at_k([1.0], [1.0], [0], k=0)
+    with pytest.raises(TypeError):
+        ndcg_at_k([1.0], [1.0], [0], k=2.5)
+    with pytest.raises(ValueError, match="gain"):
+        ndcg_at_k([1.0], [1.0], [0], gain="square")
+    with pytest.raises(ValueError, match="non-negative"):
+        ndcg_at_k([1.0], [-1.0], [0], gain="linear")
+
+
+# ------------------------------------------------------------------ biases
+
+
+def test_damped_biases_by_hand():
+    # ratings (user, item, r): (0,0,5), (0,1,3), (1,0,4); mean 4
+    # item 0: (1 + 0) / (1 + 2) = 1/3; item 1: -1 / (1 + 1) = -1/2
+    # user 0: ((5-4-1/3) + (3-4+1/2)) / (0 + 2) = 1/12; user 1: (0 - 1/3) / 1
+    b = fit_biases([0, 0, 1], [0, 1, 0], [5, 3, 4], 2, 3, reg_user=0, reg_item=1)
+    assert b.mean == pytest.approx(4.0)
+    np.testing.assert_allclose(b.item, [1 / 3, -1 / 2, 0.0])
+    np.testing.assert_allclose(b.user, [1 / 12, -1 / 3])
+    np.testing.assert_allclose(b.predict([1], [1]), [4 - 1 / 3 - 1 / 2])
+
+
+def test_biases_recover_an_additive_matrix():
+    mean, user, item = 3.0, np.array([0.5, -0.5, 0.0]), np.array([1.0, -1.0, 0.25, -0.25])
+    users, items = (a.ravel() for a in np.meshgrid(np.arange(3), np.arange(4), indexing="ij"))
+    ratings = mean + user[users] + item[items]
+    b = fit_biases(users, items, ratings, 3, 4, reg_user=0, reg_item=0, num_iterations=50)
+    np.testing.assert_allclose(b.predict(users, items, clip=False), ratings, atol=1e-9)
+
+
+def test_predictions_are_clipped_to_the_star_range():
+    b = fit_biases([0, 1], [0, 1], [5.0, 1.0], 2, 2, reg_user=0, reg_item=0, num_iterations=5)
+    b = type(b)(b.mean, b.user + 10, b.item)
+    assert b.predict([0], [0]).max() == 5.0
+    assert b.predict([0], [0], clip=False).max() > 5.0
+
+
+def test_unknown_ids_and_wrong_shapes_fail_clearly():
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        fit_biases([0, 2], [0, 1], [4, 4], 2, 2)
+    with pytest.raises(TypeError, match="integer"):
+        fit_biases([0.0, 1.0], [0, 1], [4, 4], 2, 2)
+    with pytest.raises(ValueError, match="aligned"):
+        fit_biases([0, 1], [0, 1], [4], 2, 2)
+    b = fit_biases([0, 1], [0, 1], [4, 3], 2, 2)
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        b.predict([5], [0])
+    with pytest.raises(ValueError):
+        biased_mf([0, 1], [0, 1], [4, 3], 2, 2, embedding_dim=2, reg=-1.0)
+
+
+# ------------------------------------------------------------------ biased MF
+
+
+def _full_matrix(rank: int = 1, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 6, 5
+    P, Q = rng.normal(size=(n_users, rank)), rng.normal(size=(n_items, rank))
+    bu, bi = rng.normal(0, 0.3, n_users), rng.normal(0, 0.3, n_items)
+    users, items = (a.ravel() for a in np.meshgrid(np.arange(n_users), np.arange(n_items), indexing="ij"))
+    ratings = 3.0 + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items])
+    return users, items, ratings, n_users, n_items
+
+
+def test_biased_mf_fits_a_full_low_rank_matrix():
+    users, items, ratings, n_users, n_items = _full_matrix()
+    m = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=1, reg=1e-6, num_iterations=200)
+    assert rmse(m.predict(users, items, clip=False), ratings) < 1e-3
+
+
+def test_biased_mf_objective_never_increases_and_is_reproducible():
+    users, items, ratings, n_users, n_items = _full_matrix(rank=2, seed=1)
+    m = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=2, reg=0.5, num_iterations=10)
+    assert np.all(np.diff(m.losses) <= 1e-9)
+    assert m.losses[-1] == pytest.approx(mf_objective(m, users, items, ratings, 0.5))
+    again = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=2, reg=0.5, num_iterations=10)
+    np.testing.assert_array_equal(m.P, again.P)
+    assert isinstance(m, BiasedMF)
+
+
+def test_biased_mf_unrated_user_gets_the_item_baseline():
+    # user 2 has no rating: with reg > 0 its factors and bias are 0
+    m = biased_mf([0, 1, 0], [0, 1, 1], [5.0, 3.0, 4.0], 3, 2, embedding_dim=2, reg=1.0)
+    assert np.all(m.P[2] == 0) and m.user_bias[2] == 0
+    assert m.predict([2], [0])[0] == pytest.approx(m.mean + m.item_bias[0])
+
+
+# ------------------------------------------------------------------ features
+
+
+def test_pair_features_look_rows_up_in_the_right_table():
+    users = {"user_id": np.array(["u0", "u1"]), "age": np.array([20.0, 30.0])}
+    movies = {"movie_title": np.array(["a", "b", "c"]), "genres": np.eye(3, dtype=np.float32)}
+    out = pair_features(
+        [1, 0], [2, 2], users, movies, names=["age", "genres", "t"], extra={"t": np.array([7, 8])}
+    )
+    np.testing.assert_array_equal(out["age"], [30.0, 20.0])
+    np.testing.assert_array_equal(out["genres"], [[0, 0, 1], [0, 0, 1]])
+    np.testing.assert_array_equal(out["t"], [7, 8])
+    with pytest.raises(KeyError, match="unknown feature"):
+        pair_features([0], [0], users, movies, names=["zip"])
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        pair_features([0], [3], users, movies, names=["age"])
+    with pytest.raises(ValueError, match="rows"):
+        pair_features([0], [0], users, movies, names=["t"], extra={"t": np.array([1, 2])})
+
+
+# ------------------------------------------------------------------ TFRS model
+
+
+def _toy_features(n: int = 512, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, 8, n)
+    items = rng.integers(0, 6, n)
+    ratings = np.clip(3 + (users % 3) - (items % 2) + rng.normal(0, 0.1, n), 1, 5)
+    return {
+        "user_id": np.array([f"u{u}" for u in users]),
+        "movie_title": np.array([f"m{i}" for i in items]),
+        "user_rating": ratings.astype(np.float32),
+    }
+
+
+def _encoders(features, dim=4):
+    from helpers.features import CategoricalEncoder
+
+    return {n: CategoricalEncoder(dim, name=n).adapt(features[n]) for n in ("user_id", "movie_title")}
+
+
+def test_rating_model_learns_a_toy_rule_and_early_stopping_keeps_the_best():
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    train, valid = _toy_features(512, 0), _toy_features(128, 1)
+    model = RatingModel(_encoders(train), layer_sizes=(16,), cross=True, mean=3.0)
+    before = rmse(predict_ratings(model, valid), valid["user_rating"])
+    out = fit_ranking(
+        model, train, optimizer=tf.keras.optimizers.Adam(0.05), num_epochs=15,
+        batch_size=64, validation=valid, patience=3,
+    )
+    after = rmse(predict_ratings(model, valid), valid["user_rating"])
+    assert after < 0.5 < before
+    assert after == pytest.approx(min(out["validation"]), abs=1e-5)
+    assert out["validation"][out["best_epoch"] - 1] == min(out["validation"])
+    assert out["epochs"] == len(out["validation"]) and out["seconds"] > 0
+    norms = cross_block_norms(model, train)
+    assert norms.shape == (2, 2) and np.all(norms > 0)
+
+
+def test_rating_model_starts_at_the_mean_and_fails_clearly():
+    train = _toy_features(32)
+    model = RatingModel(_encoders(train), layer_sizes=(), mean=3.25)
+    # the output layer's kernel is random, its bias is the mean: a constant
+    # kernel of zeros would give exactly 3.25
+    model.output_layer.build((None, 8))
+    model.output_layer.set_weights([np.zeros((8, 1)), np.array([3.25])])
+    np.testing.assert_allclose(predict_ratings(model, train), 3.25, atol=1e-6)
+    with pytest.raises(KeyError, match="movie_title"):
+        predict_ratings(model, {"user_id": train["user_id"]})
+    with pytest.raises(ValueError, match="no cross layer"):
+        cross_block_norms(model, train)
+    with pytest.raises(ValueError, match="at least one"):
+        RatingModel({})
+
+
+# ------------------------------------------------------------------ split rows
+
+
+def _prepared() -> bool:
+    import tensorflow_datasets as tfds
+
+    root = os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
+    return all(tfds.builder(n, data_dir=root).is_prepared() for n in (data.RATINGS, data.MOVIES))
+
+
+@pytest.mark.skipif(not _prepared(), reason="MovieLens 100K is not prepared; set TFDS_DATA_DIR")
+def test_split_rows_are_the_classic_split_and_its_validation_split():
+    ratings, movies = data.load_movielens(verbose=False)
+    columns = data.to_arrays(ratings, ["user_id", "movie_title"])
+    train, test, fit, validation = split_rows()
+    assert len(train) == 80_000 and len(test) == 20_000
+    assert len(np.union1d(train, test)) == 100_000
+    assert len(fit) == 72_000 and len(validation) == 8_000
+    # the same pairs as the real split, in the same order
+    classic_train, classic_test = data.classic_split(ratings)
+    user_ids, titles = data.vocabularies(ratings, movies)
+    split = data.encode_split(classic_train, classic_test, user_ids, titles)
+    users = data.encode(columns["user_id"], user_ids)
+    items = data.encode(columns["movie_title"], titles)
+    np.testing.assert_array_equal(users[test], split.test_users)
+    np.testing.assert_array_equal(items[train], split.train_items)
+    held = data.validation_split(split, fraction=0.1, seed=42)
+    np.testing.assert_array_equal(users[validation], held.test_users)
+    np.testing.assert_array_equal(items[fit], held.train_items)
+    assert len(np.intersect1d(validation, test)) == 0
