@@ -212,3 +212,311 @@ def test_save_index_rejects_bad_input(model, tmp_path):
         save_index(model, tmp_path / "x", example_user="1")
     with pytest.raises(TypeError, match="example_user"):
         save_index(build_index(model, TITLES, k=3), tmp_path / "x", example_user=1)
+
+
+# ---------------------------------------------------------------------------
+# Chapter 9: ScaNN, recall against BruteForce, latency, fresh-process loading.
+# Small random catalogues (a few hundred vectors) keep every test in seconds.
+# ---------------------------------------------------------------------------
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from helpers import serving
+from helpers.serving import (
+    ScaNNIndex,
+    grow_catalogue,
+    index_bytes,
+    index_vectors,
+    median_latencies,
+    median_seconds,
+    neighbour_recall,
+    recall_against,
+)
+
+N_RANDOM, DIM = 600, 8
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(N_RANDOM, DIM)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def queries() -> tf.Tensor:
+    rng = np.random.default_rng(1)
+    return tf.constant(rng.normal(size=(40, DIM)).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def brute(catalogue):
+    return index_vectors(catalogue, k=10)
+
+
+@pytest.fixture(scope="module")
+def approx(catalogue):
+    return index_vectors(catalogue, k=10, kind="scann", num_leaves=12,
+                         num_leaves_to_search=2, num_reordering_candidates=N_RANDOM)
+
+
+def numpy_top_k(catalogue, queries, k):
+    return np.argsort(-(queries.numpy() @ catalogue.T), axis=1)[:, :k]
+
+
+def test_brute_force_is_exact_and_recall_against_itself_is_one(
+        catalogue, queries, brute):
+    _, found = brute(queries)
+    expected = numpy_top_k(catalogue, queries, 10)
+    assert neighbour_recall(found.numpy(), expected) == 1.0
+    assert recall_against(brute, brute, queries, k=10, batch_size=7) == 1.0
+
+
+def test_scann_searching_every_leaf_with_full_reordering_is_exact(
+        catalogue, queries, approx):
+    expected = numpy_top_k(catalogue, queries, 5)
+    scores, found = approx(queries, k=5, leaves_to_search=12,
+                           reordering_candidates=N_RANDOM)
+    np.testing.assert_array_equal(found.numpy(), expected)
+    np.testing.assert_allclose(
+        scores.numpy(), np.take_along_axis(queries.numpy() @ catalogue.T,
+                                           expected, axis=1), rtol=1e-5, atol=1e-5)
+    # The same from an index *built* with those settings (TFRS's own call path),
+    # for a batch and for a single query vector.
+    full = index_vectors(catalogue, k=5, kind="scann", num_leaves=12,
+                         num_leaves_to_search=12, num_reordering_candidates=N_RANDOM)
+    np.testing.assert_array_equal(full(queries)[1].numpy(), expected)
+    np.testing.assert_array_equal(full(queries[0])[1].numpy(), expected[0])
+
+
+def test_scann_search_settings_change_the_answer(catalogue, queries, brute, approx):
+    # Searching 1 of 12 leaves without re-scoring misses neighbours; searching
+    # all of them with re-scoring finds all: the knobs reach the searcher.
+    narrow = neighbour_recall(
+        approx(queries, leaves_to_search=1, reordering_candidates=10)[1].numpy(),
+        brute(queries)[1].numpy())
+    wide = neighbour_recall(
+        approx(queries, leaves_to_search=12, reordering_candidates=200)[1].numpy(),
+        brute(queries)[1].numpy())
+    assert narrow < 0.8 and wide == 1.0
+
+
+def test_neighbour_recall_by_hand():
+    exact = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    found = np.array([[4, 3, 9, 1], [8, 0, 0, 0]])  # 3 of 4, then 1 of 4
+    assert neighbour_recall(found, exact) == pytest.approx((0.75 + 0.25) / 2)
+    titles = np.array([["A", "B"]])
+    assert neighbour_recall(np.array([["B", "C"]]), titles) == 0.5
+    with pytest.raises(ValueError, match="same shape"):
+        neighbour_recall(exact[:, :3], exact)
+    with pytest.raises(ValueError, match="same shape"):
+        neighbour_recall(exact[0], exact[0])
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ({"num_leaves": 10, "num_leaves_to_search": 11}, "larger than num_leaves"),
+        ({"num_leaves": 0}, "num_leaves must be at least 1"),
+        ({"num_leaves": N_RANDOM + 1, "num_leaves_to_search": 1},
+         "larger than the number of candidates"),
+        ({"num_leaves": 10, "num_reordering_candidates": N_RANDOM + 1},
+         "num_reordering_candidates"),
+    ],
+)
+def test_bad_scann_settings_get_clear_errors(catalogue, settings, message):
+    with pytest.raises(ValueError, match=message):
+        index_vectors(catalogue, k=10, kind="scann", **settings)
+
+
+def test_k_larger_than_the_catalogue(catalogue, approx):
+    for kind in ("brute_force", "scann"):
+        with pytest.raises(ValueError, match="larger than the number of candidates"):
+            index_vectors(catalogue[:20], k=21, kind=kind,
+                          **({"num_leaves": 4} if kind == "scann" else {}))
+    with pytest.raises(ValueError, match="larger than the number of candidates"):
+        approx(tf.constant(catalogue[:1]), k=N_RANDOM + 1, leaves_to_search=2)
+
+
+def test_bad_search_settings_get_clear_errors(catalogue, queries, approx):
+    with pytest.raises(ValueError, match="larger than num_leaves"):
+        approx(queries, leaves_to_search=13)
+    with pytest.raises(ValueError, match="smaller than k"):
+        approx(queries, k=10, reordering_candidates=9)
+    lean = index_vectors(catalogue, k=10, kind="scann", num_leaves=12)
+    with pytest.raises(ValueError, match="built with num_reordering_candidates"):
+        lean(queries, reordering_candidates=50)
+    with pytest.raises(TypeError, match="leaves_to_search must be an int"):
+        approx(queries, leaves_to_search=2.0)
+
+
+def test_index_vectors_rejects_bad_input(catalogue):
+    with pytest.raises(ValueError, match="kind must be one of"):
+        index_vectors(catalogue, kind="annoy")
+    with pytest.raises(ValueError, match="2-D"):
+        index_vectors(catalogue[0])
+    with pytest.raises(ValueError, match="identifiers"):
+        index_vectors(catalogue, np.arange(N_RANDOM - 1))
+    with pytest.raises(TypeError, match="only apply to kind='scann'"):
+        index_vectors(catalogue, num_leaves=10)
+
+
+def test_index_returns_identifiers(catalogue, queries):
+    ids = np.array([f"item {i}" for i in range(N_RANDOM)])
+    index = index_vectors(catalogue, ids, k=3, kind="scann", num_leaves=12,
+                          num_leaves_to_search=12, num_reordering_candidates=100)
+    expected = ids[numpy_top_k(catalogue, queries, 3)]
+    assert (index(queries)[1].numpy().astype(str) == expected).all()
+
+
+def test_index_bytes(catalogue, brute):
+    # float32 vectors, plus the int32 positions TFRS stores as identifiers.
+    assert index_bytes(brute) == N_RANDOM * DIM * 4 + N_RANDOM * 4
+    lean = index_vectors(catalogue, k=10, kind="scann", num_leaves=12)
+    keeps = index_vectors(catalogue, k=10, kind="scann", num_leaves=12,
+                          num_reordering_candidates=50)
+    # Re-scoring keeps the float32 vectors on top of the codes.
+    assert index_bytes(keeps) - index_bytes(lean) >= N_RANDOM * DIM * 4
+
+
+def test_grow_catalogue():
+    real = np.arange(1, 13, dtype=np.float32).reshape(4, 3)
+    grown = grow_catalogue(real, 11, seed=3)
+    assert grown.shape == (11, 3) and grown.dtype == np.float32
+    np.testing.assert_array_equal(grown[:4], real)
+    source = real[np.arange(4, 11) % 4]  # each copy scales one real vector
+    ratio = grown[4:] / source
+    assert ((ratio >= 0) & (ratio < 1)).all() and len(np.unique(ratio)) == ratio.size
+    np.testing.assert_array_equal(grow_catalogue(real, 11, seed=3), grown)
+    assert not np.array_equal(grow_catalogue(real, 11, seed=4), grown)
+    with pytest.raises(ValueError, match="smaller than the 4 real vectors"):
+        grow_catalogue(real, 3)
+    with pytest.raises(ValueError, match="non-empty"):
+        grow_catalogue(real[0], 10)
+
+
+def test_median_latencies_interleaves_and_takes_medians(monkeypatch):
+    calls, clock = [], [0.0]
+    cost = {"a": [5.0, 1.0, 2.0, 9.0, 3.0], "b": [0.5, 0.1, 0.2, 0.3, 0.4]}
+
+    def fake_clock():
+        return clock[0]
+
+    def make(name):
+        def run():
+            calls.append(name)
+            if len(calls) > 2:  # the two warm-up calls are not timed
+                clock[0] += cost[name][(len(calls) - 3) // 2]
+        return run
+
+    monkeypatch.setattr(serving.time, "perf_counter", fake_clock)
+    medians = median_latencies({"a": make("a"), "b": make("b")}, repeats=5)
+    assert calls == ["a", "b"] + ["a", "b"] * 5
+    assert medians == pytest.approx({"a": 3.0, "b": 0.3})
+
+
+def test_median_seconds_and_bad_arguments():
+    assert median_seconds(lambda: None, repeats=3) >= 0.0
+    with pytest.raises(ValueError, match="repeats"):
+        median_seconds(lambda: None, repeats=0)
+    with pytest.raises(TypeError, match="not callable"):
+        median_latencies({"x": 3})
+    with pytest.raises(ValueError, match="empty"):
+        median_latencies({})
+
+
+MANY_TITLES = np.array([f"T{i:02d}" for i in range(40)])
+
+
+class ManyTitlesModel:
+    """Seeded random towers over 40 titles: ScaNN's quantizer needs >= 16."""
+
+    def __init__(self) -> None:
+        tf.keras.utils.set_random_seed(7)
+        self.user_model, self.movie_model = build_towers(
+            USERS, MANY_TITLES, embedding_dim=4)
+
+
+@pytest.fixture(scope="module")
+def many() -> ManyTitlesModel:
+    return ManyTitlesModel()
+
+
+@pytest.fixture(scope="module")
+def many_scann(many):
+    return build_index(many, MANY_TITLES, k=5, kind="scann", num_leaves=4,
+                       num_leaves_to_search=4, num_reordering_candidates=40)
+
+
+def test_build_index_of_either_kind_from_the_same_towers(many, many_scann):
+    exact = build_index(many, MANY_TITLES, k=5)
+    assert isinstance(many_scann, ScaNNIndex)
+    queries = tf.constant(["1", "2", "3", "stranger"])
+    np.testing.assert_array_equal(many_scann(queries)[1].numpy(),
+                                  exact(queries)[1].numpy())
+    top = recommend(exact, "1", k=4).titles
+    assert recommend(many_scann, "1", k=3, exclude=[top[0]]).titles == top[1:]
+    with pytest.raises(ValueError, match="larger than num_leaves"):
+        build_index(many, MANY_TITLES, kind="scann", num_leaves=2,
+                    num_leaves_to_search=3)
+    with pytest.raises(TypeError, match="only apply to kind='scann'"):
+        build_index(many, MANY_TITLES, num_leaves=2)
+
+
+def test_scann_needs_sixteen_candidates(model):
+    with pytest.raises(ValueError, match="at least 16 candidates"):
+        build_index(model, TITLES, k=3, kind="scann", num_leaves=2,
+                    num_leaves_to_search=2)
+
+
+FRESH_LOAD = textwrap.dedent("""
+    import json, sys
+    import tensorflow as tf
+    try:
+        tf.saved_model.load(sys.argv[1])
+        plain = "loaded"
+    except Exception as error:
+        plain = str(error)
+    from helpers.serving import load_index
+    loaded = load_index(sys.argv[1])
+    scores, titles = loaded(tf.constant(["1", "2", "3", "stranger"]))
+    print(json.dumps({"plain": plain, "titles": titles.numpy().astype(str).tolist(),
+                      "scores": scores.numpy().tolist()}))
+""")
+
+
+def run_fresh(script: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script, *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_scann_index_reloads_in_a_fresh_process(many_scann, tmp_path):
+    index = many_scann
+    path = save_index(index, tmp_path / "scann", example_user="1")
+    result = run_fresh(FRESH_LOAD, str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    # Plain TensorFlow, without `import scann`, cannot load it ...
+    assert "Op type not registered 'Scann>TensorsToScann'" in answer["plain"]
+    # ... load_index can, and the reloaded index gives the same titles.
+    before_scores, before_titles = index(tf.constant(["1", "2", "3", "stranger"]))
+    assert answer["titles"] == before_titles.numpy().astype(str).tolist()
+    np.testing.assert_allclose(answer["scores"], before_scores.numpy(), atol=1e-5)
+
+
+def test_load_index_explains_a_missing_scann(many_scann, tmp_path):
+    path = save_index(many_scann, tmp_path / "scann", example_user="1")
+    script = textwrap.dedent("""
+        import sys
+        sys.modules["scann"] = None  # as if ScaNN were not installed
+        from helpers.serving import load_index
+        try:
+            load_index(sys.argv[1])
+        except RuntimeError as error:
+            print("RuntimeError:", error)
+    """)
+    result = run_fresh(script, str(path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "holds a ScaNN index" in result.stdout
+    assert "pip install scann==1.4.2" in result.stdout
