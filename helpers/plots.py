@@ -15,6 +15,8 @@ def plot_top_k(
     results: Mapping[str, Mapping[int, float]],
     ax: plt.Axes | None = None,
     title: str | None = None,
+    *,
+    label: str = "top-k accuracy",
 ) -> plt.Axes:
     """Top-k accuracy against k, one line per model, k on a log axis.
 
@@ -23,6 +25,8 @@ def plot_top_k(
             :func:`helpers.evaluate.top_k_accuracy`.
         ax: the axes to draw on; a new figure when ``None``.
         title: the axes title.
+        label: the y-axis label; say which pairs were scored, e.g.
+            ``"top-k accuracy on the test split"``.
 
     Raises:
         ValueError: ``results`` is empty.
@@ -39,7 +43,7 @@ def plot_top_k(
     ax.set_xticks(all_ks)
     ax.set_xticklabels([str(k) for k in all_ks])
     ax.set_xlabel("k (size of the recommended list)")
-    ax.set_ylabel("top-k accuracy on the test split")
+    ax.set_ylabel(label)
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -63,7 +67,6 @@ def annotated_heatmap(
 ) -> AxesImage:
     """A small matrix drawn as a heatmap with each value written in its cell.
 
-    Used for the toy feedback, embedding and score matrices of chapters 1-2.
     Text is white on cells darker than 60% of the colour range, black elsewhere.
 
     Args:

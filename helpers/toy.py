@@ -15,12 +15,16 @@ user's unwatched movies, best first). They take the toy data by default, and
 any other names and coordinates as keyword arguments, so a reader can add a
 user or a movie without editing this file. Bad input (an unknown name,
 embeddings with different numbers of dimensions, lengths that do not match)
-raises a :class:`ValueError` that says what is wrong and how to fix it.
+raises a :class:`ValueError` that says what is wrong and how to fix it; an
+argument of the wrong type (a ``k`` that is not an int) raises :class:`TypeError`.
+The arrays are read-only, so no chapter can change them for the next one.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from helpers import _checks
 
 __all__ = [
     "AXES",
@@ -100,7 +104,7 @@ FEEDBACK: np.ndarray = np.array(
 )
 
 for _array in (MOVIE_EMBEDDINGS, USER_EMBEDDINGS, FEEDBACK):
-    _array.setflags(write=False)  # shared by every chapter: nobody edits them in place
+    _array.setflags(write=False)
 
 #: The similarities :func:`score_matrix` knows.
 SIMILARITIES: tuple[str, ...] = ("dot", "cosine")
@@ -274,14 +278,13 @@ def recommend(
             ``exclude_watched`` is true.
 
     Raises:
-        ValueError: an unknown user, a ``k`` that is not a positive integer,
-            names and rows that do not match, a ``feedback`` of the wrong
-            shape, or any error of :func:`score_matrix`.
+        TypeError: ``k`` is not an int (or ``None``).
+        ValueError: an unknown user, a ``k`` below 1, names and rows that do
+            not match, a ``feedback`` of the wrong shape, or any error of
+            :func:`score_matrix`.
     """
-    if k is not None and (
-        isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1
-    ):
-        raise ValueError(f"k must be a positive integer or None, got {k!r}")
+    if k is not None:
+        k = _checks.positive_int("k", k)
     U = _as_embeddings(user_embeddings, "user_embeddings")
     V = _as_embeddings(movie_embeddings, "movie_embeddings")
     _check_rows(users, U, "users")

@@ -18,6 +18,12 @@ def test_plot_top_k_draws_one_line_per_model():
     assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title() == "t"
 
 
+def test_plot_top_k_labels_the_y_axis_as_asked():
+    assert plot_top_k({"a": {1: 0.1}}).get_ylabel() == "top-k accuracy"
+    ax = plot_top_k({"a": {1: 0.1}}, label="validation top-k accuracy")
+    assert ax.get_ylabel() == "validation top-k accuracy"
+
+
 def test_plot_top_k_needs_results():
     with pytest.raises(ValueError, match="empty"):
         plot_top_k({})

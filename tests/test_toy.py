@@ -217,10 +217,20 @@ def test_recommend_needs_feedback_for_every_user():
         )
 
 
-@pytest.mark.parametrize("k", [0, -1, 1.5, True, "3"])
-def test_recommend_rejects_bad_k(k):
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+@pytest.mark.parametrize("k", [0, -1])
+def test_recommend_rejects_k_below_one(k):
+    with pytest.raises(ValueError, match="k must be at least 1"):
         recommend("D", k=k)
+
+
+@pytest.mark.parametrize("k", [1.5, True, "3"])
+def test_recommend_rejects_k_that_is_not_an_int(k):
+    with pytest.raises(TypeError, match="k must be an int"):
+        recommend("D", k=k)
+
+
+def test_recommend_accepts_numpy_ints():
+    assert len(recommend("D", k=np.int64(2))) == 2
 
 
 def test_recommend_rejects_duplicate_names():
@@ -238,6 +248,17 @@ def test_only_c_changes_order_under_cosine():
 
     changed = [u for u in USERS if order(u, "dot") != order(u, "cosine")]
     assert changed == ["C"]
+
+
+def test_b_ties_shrek_and_memento_up_to_rounding():
+    # Exercise 3's solution: on paper both are 0.09 (-0.72 + 0.81 and
+    # 0.72 - 0.63); floating point puts Memento a rounding error ahead,
+    # which is also cosine's order, so B's list does not change.
+    b = USERS.index("B")
+    scores = score_matrix()[b]
+    shrek, memento = scores[MOVIES.index("Shrek")], scores[MOVIES.index("Memento")]
+    assert shrek != memento and abs(shrek - memento) < 1e-12
+    assert memento > shrek
 
 
 def test_toy_story_becomes_ds_first_recommendation():
