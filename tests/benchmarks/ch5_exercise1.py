@@ -10,10 +10,15 @@ helpers.setup(seed=42)
 
 import tensorflow as tf  # noqa: E402
 
-from helpers.beyond import LogQRetrievalModel, candidate_probability, fit_retrieval  # noqa: E402
 from helpers.data import classic_split, encode_split, load_movielens, vocabularies  # noqa: E402
 from helpers.evaluate import top_k_accuracy  # noqa: E402
-from helpers.retrieval import build_towers, embeddings  # noqa: E402
+from helpers.retrieval import (  # noqa: E402
+    LogQRetrievalModel,
+    build_towers,
+    candidate_probability,
+    embeddings,
+    fit_retrieval,
+)
 
 ratings, movies = load_movielens()
 train, test = classic_split(ratings)
