@@ -319,9 +319,12 @@ def test_workers_end_when_their_launcher_is_killed(tmp_path):
         "from test_distributed import _worker_one_hangs\n"
         "run_workers(_worker_one_hangs, 2, kwargs={'pid_dir': sys.argv[1]}, timeout=600)\n"
     )
+    runs = tmp_path / "runs"  # a killed launcher cannot remove its run folder
+    runs.mkdir()
     launcher = subprocess.Popen(
         [sys.executable, "-c", script, str(tmp_path), os.path.dirname(__file__)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(runs)},
     )
     try:
         deadline = time.monotonic() + 120
