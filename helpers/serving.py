@@ -443,9 +443,10 @@ class ScaNNIndex(tfrs.layers.factorized_top_k.ScaNN):
     """TFRS's ``ScaNN`` layer, with ScaNN's search-time knobs per call.
 
     Built exactly like ``tfrs.layers.factorized_top_k.ScaNN`` (same arguments,
-    same searcher); the only additions are checks of the settings and two
-    optional call arguments that TFRS fixes at build time but ScaNN itself
-    accepts for every query:
+    same searcher); the additions are checks of the settings, one searcher
+    kept between eager calls (TFRS re-creates it on every call, see
+    :meth:`_searcher`), and two optional call arguments that TFRS fixes at
+    build time but ScaNN itself accepts for every query:
 
     * ``leaves_to_search``: how many of the ``num_leaves`` partitions a query
       scores (default: ``num_leaves_to_search``);
@@ -502,6 +503,7 @@ class ScaNNIndex(tfrs.layers.factorized_top_k.ScaNN):
         self.num_reordering_candidates = num_reordering_candidates
         self.dimensions_per_block = dimensions_per_block
         self.num_candidates: int | None = None
+        self._eager_searcher: Any = None
 
     def index(self, candidates: Any, identifiers: Any = None) -> ScaNNIndex:
         candidates = tf.convert_to_tensor(candidates, dtype=tf.float32)
@@ -524,6 +526,7 @@ class ScaNNIndex(tfrs.layers.factorized_top_k.ScaNN):
                 f"num_reordering_candidates={self.num_reordering_candidates} is "
                 f"larger than the number of candidates ({n})"
             )
+        self._eager_searcher = None
         super().index(candidates, identifiers)
         self.num_candidates = n
         return self
@@ -535,13 +538,12 @@ class ScaNNIndex(tfrs.layers.factorized_top_k.ScaNN):
         leaves_to_search: int | None = None,
         reordering_candidates: int | None = None,
     ) -> tuple[tf.Tensor, tf.Tensor]:
-        if leaves_to_search is None and reordering_candidates is None:
-            return super().call(queries, k=k)  # TFRS's own search, unchanged
         k = self._k if k is None else k
-        self._check_search(k, leaves_to_search, reordering_candidates)
+        if leaves_to_search is not None or reordering_candidates is not None:
+            self._check_search(k, leaves_to_search, reordering_candidates)
         if self._serialized_searcher is None:
             raise ValueError("call index(...) before querying the index")
-        searcher = _scann_ops().searcher_from_module(self._serialized_searcher)
+        searcher = self._searcher()
         if self.query_model is not None:
             queries = self.query_model(queries)
         settings = dict(
@@ -558,6 +560,22 @@ class ScaNNIndex(tfrs.layers.factorized_top_k.ScaNN):
         if self._identifiers is None:
             return distances, indices
         return distances, tf.gather(self._identifiers, indices)
+
+    def _searcher(self) -> Any:
+        """ScaNN's searcher for this index.
+
+        TFRS re-creates the searcher from its saved tensors on every call (a
+        ``tf.function`` call, about half a millisecond); that is needed while
+        TensorFlow traces a graph (for a SavedModel), but a live index called
+        eagerly can keep one searcher, which makes single queries faster.
+        """
+        if not tf.executing_eagerly():
+            return _scann_ops().searcher_from_module(self._serialized_searcher)
+        if self._eager_searcher is None:
+            self._eager_searcher = _scann_ops().searcher_from_module(
+                self._serialized_searcher
+            )
+        return self._eager_searcher
 
     def _check_search(
         self, k: Any, leaves_to_search: Any, reordering_candidates: Any

@@ -120,6 +120,20 @@ for r in range(args.rounds):
     ratios.append(one["BruteForce"] / one["ScaNN"])
     print(f"  round {r + 1}: BruteForce {1000 * one['BruteForce']:.2f} ms, "
           f"ScaNN {1000 * one['ScaNN']:.2f} ms, ratio {ratios[-1]:.1f}")
+# CPU seconds of this process per call (all its threads), interleaved: less
+# sensitive than wall time to other processes on a shared machine; BruteForce
+# may use both cores for one query, so this ratio is not the latency ratio.
+cpu = {"BruteForce": [], "ScaNN": []}
+for _ in range(args.repeats):
+    for name, fn in (("BruteForce", lambda: brute(one_query)),
+                     ("ScaNN", lambda: scann(one_query, **settings))):
+        start = time.process_time()
+        fn()
+        cpu[name].append(time.process_time() - start)
+cpu = {name: float(np.median(t)) for name, t in cpu.items()}
+print(f"  CPU time per query: BruteForce {1000 * cpu['BruteForce']:.2f} ms, "
+      f"ScaNN {1000 * cpu['ScaNN']:.2f} ms, ratio "
+      f"{cpu['BruteForce'] / max(cpu['ScaNN'], 1e-9):.1f}")
 batch = median_seconds(lambda: scann(queries, **settings), repeats=3)
 ratio = float(np.median(ratios))
 print(f"1,000 queries: BruteForce {brute_batch:.2f} s (10 batches of 100), "
