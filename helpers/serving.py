@@ -39,13 +39,12 @@ error.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -54,6 +53,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from helpers import _checks
+from helpers.data import PathLike
 
 __all__ = [
     "Recommendations",
@@ -77,7 +77,6 @@ __all__ = [
 
 INDEX_KINDS = ("brute_force", "scann")
 
-PathLike = Union[str, os.PathLike]
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ def build_index(
                 f"tower, as helpers.retrieval.RetrievalModel has); got "
                 f"{type(model).__name__}"
             )
-    _check_int(batch_size, "batch_size")
+    _checks.positive_int("batch_size", batch_size)
     _checks.one_of("kind", kind, INDEX_KINDS)
     if kind == "brute_force" and scann_settings:
         raise TypeError(
@@ -236,15 +235,8 @@ def popular_titles(titles: Iterable[str] | np.ndarray) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-def _check_int(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}: {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be at least 1, got {value}")
-
-
 def _check_k(k: Any, n_candidates: int) -> None:
-    _check_int(k, "k")
+    _checks.positive_int("k", k)
     if k > n_candidates:
         raise ValueError(
             f"k={k} is larger than the number of candidates ({n_candidates}); "
@@ -318,7 +310,7 @@ def recommend(
         )
 
     if known_users is not None and user_id not in known_users:
-        _check_int(k, "k")
+        _checks.positive_int("k", k)
         ranked = [(t, float(s)) for t, s in fallback.items() if t not in exclude]
         _check_k(k, len(fallback))
         if len(ranked) < k:
@@ -333,7 +325,7 @@ def recommend(
     if n_candidates is not None:
         _check_k(k, n_candidates)
     else:
-        _check_int(k, "k")
+        _checks.positive_int("k", k)
     query = tf.constant([user_id])
     if isinstance(index, tfrs.layers.factorized_top_k.TopK):
         wanted = k + len(exclude)
