@@ -28,6 +28,10 @@ settings below. The Chinese build executes nothing that the English build
 (``jupyter-book build .``) already executed: it reads the same execution cache,
 ``_build/.jupyter_cache``. The templates are made with execution off, since
 outputs are not messages.
+
+Both i18n builds add one transform, ``TABLE_SOURCES`` below: without it the
+cells of a Markdown table inside a directive (an exercise's dropdown
+``{admonition} Solution``) are neither extracted nor translated.
 """
 
 from __future__ import annotations
@@ -57,6 +61,9 @@ COMMON = {
     "gettext_uuid": False,
     "locale_dirs": [str(LOCALE_DIR)],
 }
+# The name under which the i18n builds load ``_setup_table_sources`` as a
+# Sphinx extension (registered in ``sys.modules`` by ``_table_sources``).
+TABLE_SOURCES = "book_i18n_table_sources"
 ZH_TITLE = "用 TensorFlow Recommenders 构建推荐系统"
 ZH_SEARCH_TEXT = "搜索本书……"
 
@@ -83,12 +90,59 @@ def _final_config(path_config: Path, cli_config: dict) -> dict:
     return config
 
 
+def _setup_table_sources(app) -> dict:
+    """Sphinx extension: give the cells of every table the table's source.
+
+    MyST sets ``source`` on a Markdown table but not on the paragraphs of its
+    cells; these take the document's current source only when the table is
+    already part of the document, i.e. at the top level of a page. Inside a
+    directive (``{admonition} Solution`` with ``:class: dropdown``, a tab, a
+    ``{table}``) the directive parses its content into a node that is not yet
+    attached, so the cells stay without a source, and Sphinx takes a text
+    without a source for one of its own built-in texts: ``gettext`` does not
+    extract it and the translated build leaves it in English (MyST 3.0,
+    Sphinx 7.4; sphinx-design issue 234). Copying the table's source onto its
+    cells, before the Locale transform (priority 20), makes them messages like
+    the cells of a top-level table. Only the i18n builds load this: the English
+    build, and the page it shows, are unchanged.
+    """
+    from docutils import nodes
+    from sphinx.transforms import SphinxTransform
+
+    class TableCellSources(SphinxTransform):
+        default_priority = 5  # before ApplySourceWorkaround (10) and Locale (20)
+
+        def apply(self, **kwargs) -> None:
+            for table in self.document.findall(nodes.table):
+                if not table.source:
+                    continue
+                for node in table.findall(nodes.TextElement):
+                    if node.source is None:
+                        node.source, node.line = table.source, table.line
+
+    app.add_transform(TableCellSources)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def _table_sources() -> str:
+    """The name of the ``_setup_table_sources`` extension, importable by Sphinx."""
+    import types
+
+    if TABLE_SOURCES not in sys.modules:
+        module = types.ModuleType(TABLE_SOURCES, _setup_table_sources.__doc__)
+        module.setup = _setup_table_sources
+        sys.modules[TABLE_SOURCES] = module
+    return TABLE_SOURCES
+
+
 def _sphinx(builder: str, outdir: Path, doctrees: Path, overrides: dict,
             warnings_are_errors: bool) -> int:
     """Build the book with Jupyter Book's configuration plus ``overrides``."""
     from jupyter_book.sphinx import build_sphinx
 
     path_config, cli_config = _jupyter_book_config(overrides)
+    extensions = _final_config(path_config, cli_config)["extensions"]
+    cli_config["extensions"] = [*extensions, _table_sources()]
     if warnings_are_errors:
         cli_config["nitpicky"] = True  # as `jupyter-book build -n`
     result = build_sphinx(
