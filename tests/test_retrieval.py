@@ -201,20 +201,11 @@ from helpers.retrieval import (  # noqa: E402
     fit_retrieval,
 )
 
-SIX_USERS = np.array(["u0", "u1", "u2", "u3"])
-SIX_TITLES = np.array(["a", "b", "c", "d", "e", "f"])
-
-
-def tiny_split(n_repeats=10):
-    """Users 0 and 1 watch titles a, b, c; users 2 and 3 watch d, e, f."""
-    users, items = [], []
-    for _ in range(n_repeats):
-        for u in range(4):
-            for i in (range(3) if u < 2 else range(3, 6)):
-                users.append(u)
-                items.append(i)
-    users, items = np.array(users), np.array(items)
-    return EncodedSplit(SIX_USERS, SIX_TITLES, users, items, np.array([0, 3]), np.array([1, 4]))
+# The hand-made split of tests/test_data.py: users 0 and 1 watch titles a, b, c;
+# users 2 and 3 watch d, e, f.
+from test_data import TITLES as SIX_TITLES  # noqa: E402
+from test_data import USERS as SIX_USERS  # noqa: E402
+from test_data import tiny_split  # noqa: E402
 
 
 # ------------------------------------------------------------------ probabilities
