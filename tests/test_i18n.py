@@ -25,7 +25,8 @@ import re
 from pathlib import Path
 
 import pytest
-import yaml
+
+from test_notebooks import _toc_files
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("book_i18n", ROOT / "locale" / "i18n.py")
@@ -34,21 +35,8 @@ _spec.loader.exec_module(i18n)
 
 
 def _toc_pages() -> list[str]:
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-    pages = [toc["root"]]
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "file" in node:
-                pages.append(node["file"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(toc.get("parts", toc.get("chapters", [])))
-    return [re.sub(r"\.(ipynb|md)$", "", page) for page in pages]
+    """Every page of _toc.yml, read as tests/test_notebooks.py reads it."""
+    return [re.sub(r"\.(ipynb|md)$", "", page) for page in _toc_files()]
 
 
 PAGES = _toc_pages()
