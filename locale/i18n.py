@@ -217,6 +217,11 @@ def merged(page: str, pot: Path):
             message.fuzzy or not message.string
         ):
             message.string, message.flags = message.id, set()
+        if not message.fuzzy:
+            # The old English ("#| msgid") of a message whose translation was
+            # brought up to date is stale; babel would keep it as a comment.
+            message.previous_id = []
+            message.user_comments = [c for c in message.user_comments if not c.startswith("|")]
     return catalog
 
 
