@@ -29,9 +29,10 @@ settings below. The Chinese build executes nothing that the English build
 ``_build/.jupyter_cache``. The templates are made with execution off, since
 outputs are not messages.
 
-Both i18n builds add one transform, ``TABLE_SOURCES`` below: without it the
-cells of a Markdown table inside a directive (an exercise's dropdown
-``{admonition} Solution``) are neither extracted nor translated.
+Both i18n builds add two transforms, the extension ``TABLE_SOURCES`` below:
+without them the cells of a Markdown table inside a directive (an exercise's
+dropdown ``{admonition} Solution``) are neither extracted nor translated, and
+the sidebar's part captions stay in English.
 """
 
 from __future__ import annotations
@@ -120,7 +121,32 @@ def _setup_table_sources(app) -> dict:
                     if node.source is None:
                         node.source, node.line = table.source, table.line
 
+    class ToctreeCaptions(SphinxTransform):
+        """Translate the captions of ``_toc.yml``'s parts ("Chapters", "Reference").
+
+        sphinx-external-toc inserts the toctrees (priority 100) after the Locale
+        transform (20) has translated the page, so their captions would stay in
+        English in the sidebar of every page; gettext extracts them all the same.
+        """
+
+        default_priority = 101
+
+        def apply(self, **kwargs) -> None:
+            from sphinx import addnodes
+            from sphinx.locale import init as init_locale
+            from sphinx.util.i18n import docname_to_domain
+
+            domain = docname_to_domain(self.env.docname, self.config.gettext_compact)
+            dirs = [str(Path(self.env.srcdir) / d) for d in self.config.locale_dirs]
+            catalog, found = init_locale(dirs, self.config.language, domain)
+            if not found:
+                return
+            for toctree in self.document.findall(addnodes.toctree):
+                if toctree.get("rawcaption"):
+                    toctree["caption"] = catalog.gettext(toctree["rawcaption"])
+
     app.add_transform(TableCellSources)
+    app.add_transform(ToctreeCaptions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
@@ -217,11 +243,13 @@ def merged(page: str, pot: Path):
             message.fuzzy or not message.string
         ):
             message.string, message.flags = message.id, set()
+        # Babel wraps a long "#| msgid" (the old English of a fuzzy message)
+        # into lines it cannot read back: they return as translator comments,
+        # which this project does not use. Drop them, and the old English of a
+        # message whose translation is up to date.
+        message.user_comments = []
         if not message.fuzzy:
-            # The old English ("#| msgid") of a message whose translation was
-            # brought up to date is stale; babel would keep it as a comment.
             message.previous_id = []
-            message.user_comments = [c for c in message.user_comments if not c.startswith("|")]
     return catalog
 
 

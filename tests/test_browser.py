@@ -960,6 +960,19 @@ def test_language_switch_leads_to_the_same_page_in_the_other_edition(book, page)
 
 
 @pytest.mark.parametrize("book", [_edition("zh")], ids=["zh"], indirect=True)
+def test_sidebar_captions_are_in_chinese(book):
+    """The sidebar's part captions (``caption:`` in _toc.yml) are translated too."""
+    html = (book.edition.html_dir / PAGES[0].html).read_text(encoding="utf-8")
+    captions = re.findall(r'class="caption"[^>]*><span class="caption-text">([^<]*)<', html)
+    assert captions, f"zh edition, {PAGES[0].html}: no part captions in the sidebar"
+    english = [c for c in captions if not re.search(r"[\u4e00-\u9fff]", c)]
+    assert not english, (
+        f"zh edition: sidebar captions not in Chinese: {english}; translate them in "
+        "locale/zh_CN/LC_MESSAGES/book/intro.po (the root page holds the toctrees)"
+    )
+
+
+@pytest.mark.parametrize("book", [_edition("zh")], ids=["zh"], indirect=True)
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_headings_are_in_chinese(book, page):
     """Every heading of the Chinese edition is translated (has Chinese characters)."""

@@ -69,6 +69,17 @@ def test_catalogue_is_translated_and_in_step(pot_dir, page):
     )
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_catalogue_is_as_update_writes_it(pot_dir, page):
+    """No stray lines: e.g. babel's wrapped '#| msgid' lines, read back as comments."""
+    pot = i18n.templates(pot_dir).get(page)
+    path = ROOT / "locale" / "zh_CN" / "LC_MESSAGES" / f"{page}.po"
+    if pot is None or not path.exists():
+        pytest.skip(f"no template or no catalogue for {page}: see the test above")
+    assert path.read_bytes() == i18n._po_text(i18n.merged(page, pot)), (
+        f"{path.relative_to(ROOT)} differs from what `python locale/i18n.py update "
+        f"{page}` writes; run it and commit the result"
+    )
 
 
 _ROLE = re.compile(r"\{([a-z:]+)\}`([^`]*)`")
