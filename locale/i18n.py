@@ -339,6 +339,12 @@ def html(outdir: Path = HTML_ZH, execution: str = "cache") -> int:
         "language": LANGUAGE,
         "html_title": ZH_TITLE,
         "html_theme_options": theme,
+        # The labels of hidden code cells (myst-nb; the book hides only inputs)
+        # and of dropdowns (sphinx-togglebutton) are settings, not messages.
+        "nb_code_prompt_show": "显示代码",
+        "nb_code_prompt_hide": "隐藏代码",
+        "togglebutton_hint": "点击显示",
+        "togglebutton_hint_hide": "点击隐藏",
         # Reuse what `jupyter-book build .` executed; execute only what it has not.
         "nb_execution_mode": execution,
         "nb_execution_cache_path": str(EXECUTION_CACHE),

@@ -974,6 +974,19 @@ def test_sidebar_captions_are_in_chinese(book):
 
 @pytest.mark.parametrize("book", [_edition("zh")], ids=["zh"], indirect=True)
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_interface_labels_are_in_chinese(book, page):
+    """The labels of hidden code and of dropdown solutions are set in Chinese."""
+    html = (book.edition.html_dir / page.html).read_text(encoding="utf-8")
+    english = [label for label in ("Show code cell", "Hide code cell", "Click to show",
+                                   "Click to hide") if label in html]
+    assert not english, (
+        f"zh edition, {page.html}: English interface labels {english}; set them in "
+        "the overrides of locale/i18n.py's html()"
+    )
+
+
+@pytest.mark.parametrize("book", [_edition("zh")], ids=["zh"], indirect=True)
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_headings_are_in_chinese(book, page):
     """Every heading of the Chinese edition is translated (has Chinese characters)."""
     headings = book.visit(page.html).facts["headings"]
