@@ -29,8 +29,8 @@ settings below. The Chinese build executes nothing that the English build
 ``_build/.jupyter_cache``. The templates are made with execution off, since
 outputs are not messages.
 
-Both i18n builds add two transforms, the extension ``TABLE_SOURCES`` below:
-without them the cells of a Markdown table inside a directive (an exercise's
+Both i18n builds load one small extension, ``I18N_FIXES`` below, with two
+transforms: without them the cells of a Markdown table inside a directive (an exercise's
 dropdown ``{admonition} Solution``) are neither extracted nor translated, and
 the sidebar's part captions stay in English.
 """
@@ -62,9 +62,9 @@ COMMON = {
     "gettext_uuid": False,
     "locale_dirs": [str(LOCALE_DIR)],
 }
-# The name under which the i18n builds load ``_setup_table_sources`` as a
-# Sphinx extension (registered in ``sys.modules`` by ``_table_sources``).
-TABLE_SOURCES = "book_i18n_table_sources"
+# The name under which the i18n builds load ``_setup_i18n_fixes`` as a
+# Sphinx extension (registered in ``sys.modules`` by ``_i18n_fixes``).
+I18N_FIXES = "book_i18n_fixes"
 ZH_TITLE = "用 TensorFlow Recommenders 构建推荐系统"
 ZH_SEARCH_TEXT = "搜索本书……"
 
@@ -91,8 +91,10 @@ def _final_config(path_config: Path, cli_config: dict) -> dict:
     return config
 
 
-def _setup_table_sources(app) -> dict:
-    """Sphinx extension: give the cells of every table the table's source.
+def _setup_i18n_fixes(app) -> dict:
+    """Sphinx extension: two transforms the translated builds need.
+
+    ``TableCellSources`` gives the cells of every table the table's source.
 
     MyST sets ``source`` on a Markdown table but not on the paragraphs of its
     cells; these take the document's current source only when the table is
@@ -150,15 +152,15 @@ def _setup_table_sources(app) -> dict:
     return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
-def _table_sources() -> str:
-    """The name of the ``_setup_table_sources`` extension, importable by Sphinx."""
+def _i18n_fixes() -> str:
+    """The name of the ``_setup_i18n_fixes`` extension, importable by Sphinx."""
     import types
 
-    if TABLE_SOURCES not in sys.modules:
-        module = types.ModuleType(TABLE_SOURCES, _setup_table_sources.__doc__)
-        module.setup = _setup_table_sources
-        sys.modules[TABLE_SOURCES] = module
-    return TABLE_SOURCES
+    if I18N_FIXES not in sys.modules:
+        module = types.ModuleType(I18N_FIXES, _setup_i18n_fixes.__doc__)
+        module.setup = _setup_i18n_fixes
+        sys.modules[I18N_FIXES] = module
+    return I18N_FIXES
 
 
 def _sphinx(builder: str, outdir: Path, doctrees: Path, overrides: dict,
@@ -168,7 +170,7 @@ def _sphinx(builder: str, outdir: Path, doctrees: Path, overrides: dict,
 
     path_config, cli_config = _jupyter_book_config(overrides)
     extensions = _final_config(path_config, cli_config)["extensions"]
-    cli_config["extensions"] = [*extensions, _table_sources()]
+    cli_config["extensions"] = [*extensions, _i18n_fixes()]
     if warnings_are_errors:
         cli_config["nitpicky"] = True  # as `jupyter-book build -n`
     result = build_sphinx(
@@ -246,7 +248,8 @@ def merged(page: str, pot: Path):
         # Babel wraps a long "#| msgid" (the old English of a fuzzy message)
         # into lines it cannot read back: they return as translator comments,
         # which this project does not use. Drop them, and the old English of a
-        # message whose translation is up to date.
+        # message whose translation is up to date. (So a fuzzy message shows its
+        # old English after the update that made it fuzzy, not after a second.)
         message.user_comments = []
         if not message.fuzzy:
             message.previous_id = []
