@@ -1,6 +1,10 @@
 # The README's two commands:
-#   make book   install everything into .venv, execute every chapter, build the HTML
-#               in English (_build/html) and Chinese (_build/html-zh, no re-execution)
+#   make book   install everything into .venv, build the HTML in English (_build/html)
+#               and Chinese (_build/html-zh) from the notebooks' committed outputs
+#   make book-fresh  the same, but execute every chapter first (the Chinese build
+#               reuses the English build's executions)
+#   make timings  execute every chapter in a fresh kernel, one after another, and
+#               print wall seconds, CPU seconds and peak memory per chapter
 #   make test   install everything into .venv, run the unit tests and nbval on every
 #               chapter, the Chinese catalogue check and the browser tests
 # For translators: make po [PAGES=book/06_features]  (see CONTRIBUTING.md)
@@ -13,7 +17,7 @@ STAMP  := $(VENV)/.installed
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: install book test po clean
+.PHONY: install book book-fresh timings test po clean
 
 install: $(STAMP)
 
@@ -26,9 +30,22 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: install
 	$(BIN)/jupyter-book build . -W -n --keep-going
-	$(BIN)/python locale/i18n.py html
+	$(BIN)/python locale/i18n.py html --execution off
 	@echo "The book is in _build/html/: open _build/html/index.html in a browser."
 	@echo "The Chinese edition is in _build/html-zh/: open _build/html-zh/index.html."
+
+# _config.yml says execute_notebooks: off; a copy that says cache, on an empty
+# cache, executes every chapter once for both editions.
+book-fresh: install
+	rm -rf _build/.jupyter_cache
+	sed 's/execute_notebooks: "off"/execute_notebooks: cache/' _config.yml > .fresh_config.yml
+	$(BIN)/jupyter-book build . -W -n --keep-going --config .fresh_config.yml; \
+	  status=$$?; rm -f .fresh_config.yml; exit $$status
+	$(BIN)/python locale/i18n.py html --execution cache
+	@echo "The book is in _build/html/ and _build/html-zh/ (every chapter executed)."
+
+timings: install
+	$(BIN)/python tests/benchmarks/bench_book.py
 
 test: install
 	$(BIN)/python -m pytest

@@ -131,20 +131,38 @@ def _snapshot(root: Path) -> set[Path]:
     return {root, *root.rglob("*")}
 
 
-def _remove_new_paths(root: Path, before: set[Path]) -> None:
-    """Delete what appeared below ``root`` since ``before``; keep everything else.
+def _ours(relative: Path) -> bool:
+    """Whether a path below the data folder is MovieLens's: its datasets'
+    folder, or a download or extraction of ``ml-100k.zip``."""
+    parts = relative.parts
+    if parts[:1] == ("movielens",):
+        return True
+    return parts[:1] == ("downloads",) and any(
+        "ml-100k" in p or "movielens" in p.lower() for p in parts[1:]
+    )
 
-    Only the top-most new paths are removed, so a reader's own files and other
-    prepared data sets in the same folder are never touched.
+
+def _remove_new_paths(root: Path, before: set[Path]) -> None:
+    """Delete what MovieLens's failed download added below ``root``.
+
+    Only new paths that are MovieLens's own are removed (then the new folders
+    that held them, once empty), so a reader's files, other data
+    sets and another process's download into the same folder are never touched.
     """
-    for path in sorted(_snapshot(root) - before, key=lambda p: len(p.parts)):
-        if not path.exists() and not path.is_symlink():
-            continue  # already removed with a new parent
+    new = _snapshot(root) - before
+    emptied = set()
+    for path in sorted(new, key=lambda p: len(p.parts)):
+        if not (path.exists() or path.is_symlink()) or not _ours(path.relative_to(root)):
+            continue  # already removed with a new parent, or not ours
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(OSError):
                 path.unlink()
+        emptied |= set(path.parents) & new
+    for path in sorted(emptied, key=lambda p: -len(p.parts)):
+        if path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def _unavailable_message(data_dir: Path, reason: str) -> str:

@@ -180,9 +180,11 @@ def _worker_main(run_dir: str, index: int) -> None:
     """
     run = Path(run_dir)
     _exit_with_launcher()
+    deadline = float("inf")
     try:
         with open(run / "spec.pkl", "rb") as f:
             spec = pickle.load(f)
+        deadline = spec.get("deadline", deadline)
         function = _import_function(spec["function"])
         payload = {"ok": True, "value": function(**spec["kwargs"])}
     except BaseException as exc:  # noqa: BLE001  (reported to the launcher)
@@ -209,9 +211,12 @@ def _worker_main(run_dir: str, index: int) -> None:
     if payload["ok"]:
         # Stay alive until every worker has its result: worker 0 hosts the
         # cluster's coordination service, and a worker still finishing would
-        # fail if it vanished. The launcher stops everyone after the last one.
+        # fail if it vanished. The launcher stops everyone after the last one;
+        # past the run's deadline (the launcher is gone or stuck) it stops itself.
         n = len(json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {}).get("worker", [0]))
         while not all((run / f"result-{i}.pkl").exists() for i in range(n)):
+            if time.time() > deadline:
+                break
             time.sleep(0.1)
     os._exit(0 if payload["ok"] else 1)
 
@@ -233,6 +238,14 @@ def _stop(processes: list[subprocess.Popen]) -> None:
     for p in processes:
         with contextlib.suppress(Exception):
             p.wait(timeout=30)
+
+
+def _pythonpath(inherited: str) -> str:
+    """The workers' ``PYTHONPATH``: the inherited one first, then the launcher's
+    ``sys.path``, so a worker imports what the launcher can and what it was given."""
+    entries = [p for p in inherited.split(os.pathsep) if p]
+    entries += [p for p in sys.path if p and p not in entries]
+    return os.pathsep.join(entries)
 
 
 def run_workers(
@@ -284,7 +297,9 @@ def run_workers(
     with tempfile.TemporaryDirectory(prefix="tfrs-book-workers-") as tmp:
         run = Path(tmp)
         with open(run / "spec.pkl", "wb") as f:
-            pickle.dump({"function": path, "kwargs": kwargs}, f)
+            # The wall-clock deadline, so a finished worker stops waiting for others.
+            spec = {"function": path, "kwargs": kwargs, "deadline": time.time() + timeout}
+            pickle.dump(spec, f)
         logs = [run / f"worker-{i}.log" for i in range(num_workers)]
         results = [run / f"result-{i}.pkl" for i in range(num_workers)]
         try:
@@ -296,8 +311,7 @@ def run_workers(
                     TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
                     TF_NUM_INTRAOP_THREADS=str(threads_per_worker),
                     OMP_NUM_THREADS=str(threads_per_worker),
-                    # The worker imports what the launcher can import.
-                    PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
+                    PYTHONPATH=_pythonpath(os.environ.get("PYTHONPATH", "")),
                 )
                 with open(logs[i], "wb") as log:
                     processes.append(

@@ -24,9 +24,11 @@ Both count as untranslated until a translator fixes them and removes the flag.
 No ``conf.py``: the Sphinx configuration is Jupyter Book's own, computed from
 ``_config.yml`` exactly as ``jupyter-book build`` computes it (which also puts
 ``_ext/`` on ``sys.path`` for the book's local extensions), plus the few
-settings below. The Chinese build executes nothing that the English build
-(``jupyter-book build .``) already executed: it reads the same execution cache,
-``_build/.jupyter_cache``. The templates are made with execution off, since
+settings below. The Chinese build shows the outputs committed in the
+notebooks, as the English build does (``execute_notebooks: "off"``); with
+``--execution cache`` (``make book-fresh``) it reads the English build's
+execution cache, ``_build/.jupyter_cache``, and executes nothing that build
+already executed. The templates are made with execution off, since
 outputs are not messages.
 
 Both i18n builds load one small extension, ``I18N_FIXES`` below, with two
@@ -332,7 +334,7 @@ def status(pot_dir: Path | None = None) -> None:
         print(f"{page + '.po':45} {_summary(merged(page, pot))}")
 
 
-def html(outdir: Path = HTML_ZH, execution: str = "cache") -> int:
+def html(outdir: Path = HTML_ZH, execution: str = "off") -> int:
     """Build the Chinese edition into ``outdir``, warnings as errors."""
     path_config, cli_config = _jupyter_book_config({})
     theme = copy.deepcopy(_final_config(path_config, cli_config)["html_theme_options"])
@@ -348,7 +350,7 @@ def html(outdir: Path = HTML_ZH, execution: str = "cache") -> int:
         "nb_code_prompt_hide": "隐藏代码",
         "togglebutton_hint": "点击显示",
         "togglebutton_hint_hide": "点击隐藏",
-        # Reuse what `jupyter-book build .` executed; execute only what it has not.
+        # off: the committed outputs; cache: reuse what the English build executed.
         "nb_execution_mode": execution,
         "nb_execution_cache_path": str(EXECUTION_CACHE),
     }
@@ -364,8 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="fail naming every untranslated or changed message")
     sub.add_parser("status", help="message counts per catalogue")
     p = sub.add_parser("html", help=f"build the Chinese HTML into {HTML_ZH.relative_to(ROOT)}")
-    p.add_argument("--execution", choices=("cache", "off"), default="cache",
-                   help="off: show the outputs saved in the notebooks (no execution)")
+    p.add_argument("--execution", choices=("cache", "off"), default="off",
+                   help="off (default): the outputs saved in the notebooks; cache: reuse "
+                        "the English build's executions (make book-fresh)")
     p = sub.add_parser("pot", help="only the .pot templates")
     p.add_argument("folder", nargs="?", type=Path, default=POT_DIR)
     args = parser.parse_args(argv)

@@ -151,6 +151,29 @@ def test_failed_download_removes_only_what_it_wrote(tmp_path, monkeypatch):
     ]
 
 
+def test_failed_download_keeps_what_another_process_wrote_meanwhile(tmp_path, monkeypatch):
+    """Only MovieLens's own new paths go: another data set prepared into the
+    same folder at the same time, and its download, stay."""
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(data, "_host_reachable", lambda url, timeout: True)
+
+    def half_written_beside_another(self, *args, **kwargs):
+        (Path(self.data_dir).parent / "incomplete.abc123").mkdir(parents=True)
+        (tmp_path / "downloads" / "extracted" / "ZIP.ml-100k.zip").mkdir(parents=True)
+        (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)  # another process's
+        (tmp_path / "downloads" / "mnist.zip").write_bytes(b"PK")
+        raise ConnectionError("connection reset")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare",
+                        half_written_beside_another)
+    with pytest.raises(DataUnavailableError, match="connection reset"):
+        load_movielens(data_dir=tmp_path)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "downloads", "downloads/mnist.zip", "mnist", "mnist/3.0.1",
+    ]
+
+
 def test_data_dir_must_be_a_path():
     with pytest.raises(TypeError, match="data_dir must be a path"):
         load_movielens(data_dir=42)

@@ -26,6 +26,7 @@ from helpers.distributed import (
     HOST,
     WorkerError,
     WorkerTimeout,
+    _pythonpath,
     free_ports,
     run_workers,
     tf_config,
@@ -131,6 +132,33 @@ def test_free_ports_are_distinct_and_bindable():
     ports = free_ports(3)
     assert len(set(ports)) == 3
     _assert_ports_free([f"{HOST}:{p}" for p in ports])
+
+
+def test_workers_keep_the_inherited_pythonpath_and_add_the_launchers(monkeypatch):
+    monkeypatch.setattr(sys, "path", ["", "/launcher/site", "/shared"])
+    merged = _pythonpath(os.pathsep.join(["/given/first", "/shared"])).split(os.pathsep)
+    assert merged == ["/given/first", "/shared", "/launcher/site"]
+    assert _pythonpath("").split(os.pathsep) == ["/launcher/site", "/shared"]
+
+
+def test_a_finished_worker_stops_waiting_for_the_others_at_the_deadline(tmp_path):
+    """Worker 0 of two finishes; worker 1 never writes a result. Worker 0 must
+    exit by itself once the run's deadline has passed, not wait forever."""
+    import pickle
+
+    with open(tmp_path / "spec.pkl", "wb") as f:
+        pickle.dump({"function": "os:getpid", "kwargs": {},
+                     "deadline": time.time() + 1.0}, f)
+    env = dict(os.environ, TF_CONFIG=json.dumps(tf_config([1, 2], 0)))
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import sys, helpers.distributed as d; "
+         "d._worker_main(sys.argv[1], 0)", str(tmp_path)], env=env)
+    try:
+        assert worker.wait(timeout=60) == 0
+    finally:
+        worker.kill()
+    with open(tmp_path / "result-0.pkl", "rb") as f:
+        assert pickle.load(f)["ok"]
 
 
 def test_tf_config_names_every_worker_and_the_task():
