@@ -67,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     rows, failed = [], []
     with tempfile.TemporaryDirectory(prefix="bench_book_") as tmp:
-        # The chapters open ../helpers-free paths only through `helpers`, and
-        # save models under their own folder: a copy of book/ is enough.
+        # The chapters import the installed `helpers` package and save models
+        # under their own folder, so a copy of book/ runs as book/ does.
         work = Path(tmp) / "book"
         shutil.copytree(REPO / "book", work,
                         ignore=shutil.ignore_patterns("saved_models", ".ipynb_checkpoints"))
