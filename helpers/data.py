@@ -193,6 +193,31 @@ def _quiet_absl() -> Iterator[None]:
         absl_logging.set_verbosity(old)
 
 
+def _read_split(builder) -> "tf.data.Dataset":
+    """``builder.as_dataset(split="train")``, parsed in one vectorised call.
+
+    TFDS parses one record at a time (about 50 microseconds each here, 5 s
+    for the ratings); ``tf.io.parse_example`` on all records at once takes
+    0.4 s. Same records, same order, same values and dtypes.
+    """
+    import tensorflow as tf
+
+    info = builder.info.features.get_serialized_info()
+    spec = {
+        name: tf.io.RaggedFeature(tf.int64) if t.shape == (None,)
+        else tf.io.FixedLenFeature([], tf.int64 if t.tf_dtype == tf.bool else t.tf_dtype)
+        for name, t in info.items()
+    }
+    files = [str(path) for path in builder.info.splits["train"].filepaths]
+    records = tf.data.TFRecordDataset(files).batch(1 << 30).get_single_element()
+    columns = tf.io.parse_example(records, spec)
+    columns = {
+        name: tf.cast(v, tf.bool) if info[name].tf_dtype == tf.bool else v
+        for name, v in columns.items()
+    }
+    return tf.data.Dataset.from_tensor_slices(columns)
+
+
 def load_movielens(
     data_dir: PathLike | None = None,
     *,
@@ -202,8 +227,9 @@ def load_movielens(
 ) -> tuple["tf.data.Dataset", "tf.data.Dataset"]:
     """Load MovieLens 100K as ``(ratings, movies)``.
 
-    These are exactly ``tfds.load("movielens/100k-ratings", split="train")``
-    and ``tfds.load("movielens/100k-movies", split="train")``: 100,000 ratings
+    These are the records of ``tfds.load("movielens/100k-ratings",
+    split="train")`` and ``tfds.load("movielens/100k-movies", split="train")``,
+    in the same order and with the same values, read ten times faster: 100,000 ratings
     (by 943 users) and 1,682 movies (1,664 distinct titles: 18 titles belong
     to two movie ids each).
 
@@ -254,7 +280,7 @@ def load_movielens(
                         _unavailable_message(root, f"the download failed ({exc})")
                     ) from exc
                 raise
-        ratings, movies = (b.as_dataset(split="train") for b in builders)
+        ratings, movies = (_read_split(b) for b in builders)
 
     if verbose:
         users = to_arrays(ratings, ["user_id"])["user_id"]
