@@ -321,10 +321,19 @@ def classic_split(
             f"got {type(ratings).__name__}"
         )
     tf.random.set_seed(42)
-    shuffled = ratings.shuffle(100_000, seed=42, reshuffle_each_iteration=False)
-    train = shuffled.take(80_000)
-    test = shuffled.skip(80_000).take(20_000)
-    return train, test
+    # The guide's shuffle, done once on the positions (its order does not
+    # depend on the elements), then one gather per column: the same records in
+    # the same order, without shuffling 100,000 dictionaries on every pass.
+    columns = ratings.batch(1 << 30).get_single_element()
+    first = tf.nest.flatten(columns)[0]
+    n = int(first.nrows() if isinstance(first, tf.RaggedTensor) else tf.shape(first)[0])
+    order = tf.data.Dataset.range(n).shuffle(100_000, seed=42, reshuffle_each_iteration=False)
+    order = order.batch(n).get_single_element()
+    train, test = order[:80_000], order[80_000:100_000]
+    return tuple(
+        tf.data.Dataset.from_tensor_slices(tf.nest.map_structure(lambda c: tf.gather(c, part), columns))
+        for part in (train, test)
+    )
 
 
 def to_arrays(
@@ -348,9 +357,10 @@ def to_arrays(
     unknown = [f for f in features if f not in available]
     if unknown:
         raise KeyError(f"unknown feature(s) {unknown}; this dataset has {available}")
-    selected = dataset.map(lambda x: {f: x[f] for f in features})
+    # Select after batching: a map over single elements costs 50 us each.
+    selected = dataset.batch(20_000).map(lambda x: {f: x[f] for f in features})
     columns: dict[str, list[np.ndarray]] = {f: [] for f in features}
-    for batch in selected.batch(20_000).as_numpy_iterator():
+    for batch in selected.as_numpy_iterator():
         for f in features:
             columns[f].append(batch[f])
     out = {}

@@ -259,6 +259,36 @@ def test_classic_split_sizes_disjoint_and_deterministic(movielens):
     np.testing.assert_array_equal(again["user_id"], te["user_id"])
 
 
+def _guide_split(ratings):
+    """The TFRS basic-retrieval guide's split, as the guide writes it."""
+    import tensorflow as tf
+
+    tf.random.set_seed(42)
+    shuffled = ratings.shuffle(100_000, seed=42, reshuffle_each_iteration=False)
+    return shuffled.take(80_000), shuffled.skip(80_000).take(20_000)
+
+
+@needs_data
+def test_classic_split_is_the_guides_split_record_by_record(movielens):
+    ratings, _ = movielens
+    for ours, theirs in zip(classic_split(ratings), _guide_split(ratings)):
+        a, b = (next(d.ragged_batch(200_000).as_numpy_iterator()) for d in (ours, theirs))
+        assert a.keys() == b.keys()
+        for feature, expected in b.items():
+            if feature == "movie_genres":
+                assert [list(g) for g in a[feature]] == [list(g) for g in expected]
+            else:
+                np.testing.assert_array_equal(a[feature], expected, err_msg=feature)
+
+
+def test_classic_split_of_a_smaller_dataset_is_the_guides_too():
+    import tensorflow as tf
+
+    ratings = tf.data.Dataset.from_tensor_slices({"r": tf.range(90_123) * 7})
+    for ours, theirs in zip(classic_split(ratings), _guide_split(ratings)):
+        np.testing.assert_array_equal(to_arrays(ours, ["r"])["r"], to_arrays(theirs, ["r"])["r"])
+
+
 def test_classic_split_wrong_type():
     with pytest.raises(TypeError, match="tf.data.Dataset"):
         classic_split([1, 2, 3])
