@@ -29,13 +29,13 @@ epoch, so their loss curves can be drawn on one plot.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from helpers import _checks
+from helpers.timing import Stopwatch
 
 __all__ = ["Factorization", "feedback_matrix", "objective", "sgd", "wals"]
 
@@ -50,6 +50,7 @@ class Factorization:
         losses: the objective :func:`objective` after each sweep (WALS) or
             epoch (SGD); ``len(losses)`` is the number of sweeps or epochs.
         seconds: wall time of training, including the loss evaluations.
+        cpu_seconds: CPU time of the same, over all threads.
         initial_loss: the objective at the random starting point.
         method: ``"wals"`` or ``"sgd"``.
         params: the hyperparameters the solver was called with.
@@ -59,6 +60,7 @@ class Factorization:
     V: np.ndarray
     losses: list[float]
     seconds: float
+    cpu_seconds: float
     initial_loss: float = float("nan")
     method: str = ""
 
@@ -352,7 +354,7 @@ def wals(
     init_std = _checks.number("init_std", init_std, low=0.0, low_open=True)
     seed = _checks.non_negative_int("seed", seed)
 
-    start = time.perf_counter()
+    clock = Stopwatch()
     obs = _Observed.of(A)
     _, U, V = _initial_factors(A.shape, embedding_dim, init_std, seed)
     initial_loss = _objective(obs, U, V, w0, reg)
@@ -367,11 +369,13 @@ def wals(
             obs.col_ptr, by_col_rows, by_col_values, U, U.T @ U, w0, reg
         )
         losses.append(_objective(obs, U, V, w0, reg))
+    clock.stop()
     return Factorization(
         U=U,
         V=V,
         losses=losses,
-        seconds=time.perf_counter() - start,
+        seconds=clock.seconds,
+        cpu_seconds=clock.cpu_seconds,
         initial_loss=initial_loss,
         method="wals",
     )
@@ -495,7 +499,7 @@ def sgd(
     init_std = _checks.number("init_std", init_std, low=0.0, low_open=True)
     seed = _checks.non_negative_int("seed", seed)
 
-    start = time.perf_counter()
+    clock = Stopwatch()
     obs = _Observed.of(A)
     observed = A != 0
     n_users, n_items = A.shape
@@ -531,11 +535,13 @@ def sgd(
                     f"SGD diverged in epoch {len(losses)} (loss {losses[-1]}); "
                     f"lower learning_rate (now {learning_rate})"
                 )
+    clock.stop()
     return Factorization(
         U=U,
         V=V,
         losses=losses,
-        seconds=time.perf_counter() - start,
+        seconds=clock.seconds,
+        cpu_seconds=clock.cpu_seconds,
         initial_loss=initial_loss,
         method="sgd",
     )

@@ -23,7 +23,6 @@ like each one. On MovieLens the target is the star rating ``user_rating``
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +33,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from helpers import _checks
+from helpers.timing import Stopwatch
 from helpers.data import EncodedSplit, classic_split, to_arrays, validation_split
 
 __all__ = [
@@ -562,8 +562,8 @@ def fit_ranking(
             ``model.label``.
 
     Returns:
-        ``{"seconds", "epochs", "best_epoch", "validation"}``: wall-clock
-        training time, epochs run, the best epoch (1-based; the last one
+        ``{"seconds", "cpu_seconds", "epochs", "best_epoch", "validation"}``:
+        wall-clock and CPU training time, epochs run, the best epoch (1-based; the last one
         without validation) and the validation RMSE after each epoch.
     """
     num_epochs = _checks.positive_int("num_epochs", num_epochs)
@@ -580,7 +580,7 @@ def fit_ranking(
     model.compile(optimizer=optimizer)
     history: list[float] = []
     best, best_weights, best_epoch, epochs = np.inf, None, num_epochs, 0
-    start = time.perf_counter()
+    clock = Stopwatch()
     for epoch in range(num_epochs):
         model.fit(data, epochs=1, verbose=0)
         epochs = epoch + 1
@@ -594,8 +594,10 @@ def fit_ranking(
             break
     if best_weights is not None:
         model.set_weights(best_weights)
+    clock.stop()
     return {
-        "seconds": time.perf_counter() - start,
+        "seconds": clock.seconds,
+        "cpu_seconds": clock.cpu_seconds,
         "epochs": epochs,
         "best_epoch": best_epoch,
         "validation": history,

@@ -23,7 +23,6 @@ what holds it back; later chapters reuse all of it from here. The pieces:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -33,6 +32,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from helpers import _checks
+from helpers.timing import Stopwatch
 from helpers.data import EncodedSplit, as_dataset
 from helpers.evaluate import top_k_accuracy
 
@@ -484,8 +484,8 @@ def fit_retrieval(
         seed: seeds TensorFlow and the shuffle.
 
     Returns:
-        ``{"seconds", "epochs", "best_epoch", "loss", "validation"}``:
-        wall-clock training time, epochs run, the 1-based epoch whose weights
+        ``{"seconds", "cpu_seconds", "epochs", "best_epoch", "loss", "validation"}``:
+        wall-clock and CPU training time, epochs run, the 1-based epoch whose weights
         the model ends with (the last one without ``validation``), each
         epoch's training loss (the last batch's: what Keras reports for a
         ``tfrs.Model``), per-epoch validation top-``k`` accuracy (empty
@@ -502,13 +502,13 @@ def fit_retrieval(
     tf.keras.utils.set_random_seed(seed)
     batches = data.shuffle(100_000, seed=seed).batch(batch_size).cache()
     model.compile(optimizer=optimizer)
-    start = time.perf_counter()
-    history = model.fit(batches, epochs=num_epochs, verbose=0, callbacks=callbacks)
-    seconds = time.perf_counter() - start
+    with Stopwatch() as clock:
+        history = model.fit(batches, epochs=num_epochs, verbose=0, callbacks=callbacks)
 
     losses = [float(x) for x in history.history["loss"]]
     return {
-        "seconds": seconds,
+        "seconds": clock.seconds,
+        "cpu_seconds": clock.cpu_seconds,
         "epochs": len(losses),
         "best_epoch": callbacks[0].best_epoch + 1 if callbacks else len(losses),
         "loss": losses,

@@ -181,7 +181,7 @@ def test_factorization_result():
     result = wals(A, 3, w0=0.1, reg=0.1, num_iterations=4)
     assert isinstance(result, Factorization)
     assert result.U.shape == (60, 3) and result.V.shape == (80, 3)
-    assert len(result.losses) == 4 and result.seconds > 0
+    assert len(result.losses) == 4 and result.seconds > 0 and result.cpu_seconds > 0
     np.testing.assert_allclose(result.scores(), result.U @ result.V.T)
     assert result.losses[-1] == pytest.approx(
         objective(A, result.U, result.V, w0=0.1, reg=0.1), rel=1e-10
