@@ -8,7 +8,8 @@ otherwise idle::
 The chapters are the ones ``_toc.yml`` lists (or the ones named), copied to a
 temporary folder first, so editing a notebook while this runs changes nothing,
 and executed one after another, each by its own ``jupyter nbconvert`` process.
-The committed notebooks are never written. For each chapter it prints wall
+The committed notebooks are never written (``--keep DIR`` copies the executed
+ones there). For each chapter it prints wall
 seconds, CPU seconds (user + system of the kernel and every process it
 started, e.g. chapter 10's workers) and peak memory (the largest resident set
 of any one of those processes), then the total and the load average before
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pages", nargs="*", help="e.g. book/03_retrieval (default: all)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    parser.add_argument("--keep", type=Path, metavar="DIR",
+                        help="copy each executed notebook into DIR (e.g. to review, then commit)")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: one notebook
     args = parser.parse_args(argv)
     if args.one:
@@ -87,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
             if not result["ok"]:
                 failed.append((page, result["error"]))
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(notebook, args.keep / notebook.name)
     load_after = os.getloadavg()
 
     print(f"Machine: {os.cpu_count()} CPU cores; load average (1, 5, 15 min) "
