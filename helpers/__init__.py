@@ -7,6 +7,14 @@ Importing this package prepares the environment **before TensorFlow is imported*
   fails, so every chapter starts with ``import helpers``.
 * ``TF_CPP_MIN_LOG_LEVEL=2``: TensorFlow's C++ start-up chatter (CPU feature
   notes, oneDNN messages) is hidden; real errors still show.
+* ``TF_CPU_ALLOCATOR_USE_BFC=true``: TensorFlow keeps the memory of freed
+  tensors in a pool and reuses it, instead of handing it back to the system
+  after every step. A training step of the TFRS recipe allocates an
+  8,192 x 8,192 matrix of logits (268 MB); without the pool every step pays to
+  map those pages again, which on a 2-core virtual machine doubled the
+  recipe's training time (``tests/benchmarks/bench_allocator.py``).
+
+The last two are defaults: a value already in the environment is kept.
 
 If TensorFlow was already imported with Keras 3 (for example because a cell
 above imported it first), :class:`KerasVersionError` explains how to recover,
@@ -26,6 +34,7 @@ __all__ = ["KerasVersionError", "setup"]
 # Must happen before the first `import tensorflow` anywhere in the process.
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 
 class KerasVersionError(RuntimeError):

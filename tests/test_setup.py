@@ -30,6 +30,15 @@ def test_import_sets_legacy_keras_before_tensorflow():
     assert result.stdout.strip().startswith("tf_keras")
 
 
+def test_import_pools_tensorflows_cpu_memory_unless_told_otherwise():
+    code = "import os, helpers; print(os.environ['TF_CPU_ALLOCATOR_USE_BFC'])"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    run = lambda env: subprocess.run(  # noqa: E731
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert run(env).stdout.strip() == "true"
+    assert run({**env, "TF_CPU_ALLOCATOR_USE_BFC": "false"}).stdout.strip() == "false"
+
+
 def test_keras3_already_loaded_gives_a_clear_error():
     result = _run("import tensorflow as tf\ntf.keras.layers.Dense\nimport helpers\n")
     assert result.returncode != 0
