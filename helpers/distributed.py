@@ -32,6 +32,7 @@ import importlib
 import json
 import os
 import pickle
+import re
 import signal
 import socket
 import subprocess
@@ -94,7 +95,8 @@ def free_ports(n: int) -> list[int]:
 
     The operating system picks them (bind to port 0); all ``n`` sockets are
     open at once, so the ports differ, and closed before returning, so the
-    workers can bind them.
+    workers can bind them. Another program may take one in between;
+    :func:`run_workers` then starts the run again on new ports.
     """
     n = _checks.positive_int("n", n)
     with contextlib.ExitStack() as stack:
@@ -278,7 +280,10 @@ def run_workers(
 
     Raises:
         WorkerError: a worker raised or died; its index and traceback are in
-            the message. The other workers have been stopped.
+            the message. The other workers have been stopped. (A worker that
+            could not bind its port, taken since :func:`free_ports` chose it,
+            is not an error: the run starts again on new ports, up to three
+            times.)
         WorkerTimeout: not every worker finished within ``timeout`` seconds;
             all have been stopped.
     """
@@ -291,14 +296,42 @@ def run_workers(
     threads_per_worker = _checks.positive_int("threads_per_worker", threads_per_worker)
     kwargs = dict(kwargs or {})
 
-    ports = free_ports(num_workers)
     deadline = time.monotonic() + timeout
+    # free_ports closes its sockets before the workers bind them, so another
+    # program can take a port in between: then start again on new ports.
+    for attempt in range(_PORT_ATTEMPTS):
+        try:
+            return _launch(path, kwargs, free_ports(num_workers), threads_per_worker,
+                           deadline, timeout)
+        except WorkerError as error:
+            taken = _PORT_TAKEN.search(error.worker_traceback)
+            if not taken or attempt + 1 == _PORT_ATTEMPTS or time.monotonic() > deadline:
+                raise
+            # A port was taken: every worker has been stopped; try new ports.
+
+
+_PORT_ATTEMPTS = 3
+_PORT_TAKEN = re.compile(
+    r"address already in use|could not start grpc server|failed to bind", re.IGNORECASE)
+
+
+def _launch(
+    path: str,
+    kwargs: dict[str, Any],
+    ports: list[int],
+    threads_per_worker: int,
+    deadline: float,
+    timeout: float,
+) -> list[Any]:
+    """Start one worker per port, collect their results, always stop them."""
+    num_workers = len(ports)
     processes: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory(prefix="tfrs-book-workers-") as tmp:
         run = Path(tmp)
         with open(run / "spec.pkl", "wb") as f:
             # The wall-clock deadline, so a finished worker stops waiting for others.
-            spec = {"function": path, "kwargs": kwargs, "deadline": time.time() + timeout}
+            remaining = deadline - time.monotonic()
+            spec = {"function": path, "kwargs": kwargs, "deadline": time.time() + remaining}
             pickle.dump(spec, f)
         logs = [run / f"worker-{i}.log" for i in range(num_workers)]
         results = [run / f"result-{i}.pkl" for i in range(num_workers)]

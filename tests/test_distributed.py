@@ -380,3 +380,43 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _worker_binds_its_address() -> int:
+    """Binds the address TF_CONFIG gives this worker, as TensorFlow's server does."""
+    index, workers = _me()
+    host, port = workers[index].rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, int(port)))  # OSError: [Errno 98] Address already in use
+    return index
+
+
+def test_a_port_taken_after_free_ports_chose_it_starts_the_run_again(monkeypatch):
+    import helpers.distributed as distributed
+
+    thief = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    thief.bind((HOST, 0))  # another program, holding a port free_ports will hand out
+    thief.listen()
+    real, calls = distributed.free_ports, []
+
+    def first_a_taken_port(n):
+        calls.append(n)
+        return [thief.getsockname()[1], *real(n - 1)] if len(calls) == 1 else real(n)
+
+    monkeypatch.setattr(distributed, "free_ports", first_a_taken_port)
+    try:
+        assert run_workers(_worker_binds_its_address, 2, timeout=60) == [0, 1]
+    finally:
+        thief.close()
+    assert calls == [2, 2]
+
+
+def test_a_worker_error_that_is_not_a_taken_port_is_not_retried(monkeypatch, tmp_path):
+    import helpers.distributed as distributed
+
+    calls = []
+    real = distributed.free_ports
+    monkeypatch.setattr(distributed, "free_ports", lambda n: calls.append(n) or real(n))
+    with pytest.raises(WorkerError, match="boom in worker 1"):
+        run_workers(_worker_one_raises, 2, timeout=60, kwargs={"pid_dir": str(tmp_path)})
+    assert calls == [2]
