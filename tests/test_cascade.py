@@ -175,6 +175,15 @@ def test_listwise_loss_by_hand():
     assert masked == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 1)) / 2, rel=1e-5)
 
 
+def test_listwise_loss_is_normalised_by_the_labels_of_each_list():
+    logits = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0]], dtype=np.float32)
+    labels = np.array([[1.0, 1.0, 0.0], [0.0, 4.0, 1.0]], dtype=np.float32)  # two, graded
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    by_hand = [-(log_p[0, 0] + log_p[0, 1]) / 2, -(4 * log_p[1, 1] + log_p[1, 2]) / 5]
+    value = float(cascade.listwise_softmax_loss(labels, logits))
+    assert value == pytest.approx(np.mean(by_hand), rel=1e-5)
+
+
 def test_reranker_learns_an_obvious_signal():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(64, 20, 2)).astype(np.float32)

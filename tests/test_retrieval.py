@@ -337,6 +337,26 @@ def test_early_stopping_keeps_the_best_epoch():
     assert info["best_epoch"] == best + 1
 
 
+def test_early_stopping_restores_the_best_epochs_weights():
+    """Epoch 1 stays best (min_delta 1.0), so after 3 epochs its weights are back."""
+    split = tiny_split()
+    valid = EncodedSplit(SIX_USERS, SIX_TITLES, split.train_users, split.train_items,
+                         np.array([0, 3]), np.array([0, 5]))
+
+    def trained(**kwargs):
+        model = FullSoftmaxModel(*towers(dim=4, seed=2), SIX_TITLES)
+        info = fit_retrieval(model, split, optimizer=tf.keras.optimizers.Adam(0.05),
+                             batch_size=16, **kwargs)
+        return info, model.get_weights()
+
+    info, restored = trained(num_epochs=20, validation=valid, k=1, patience=2, min_delta=1.0)
+    assert info["epochs"] == 3 and info["best_epoch"] == 1
+    _, one_epoch = trained(num_epochs=1)
+    _, three_epochs = trained(num_epochs=3)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(restored, one_epoch))
+    assert not all(np.allclose(a, b, atol=1e-3) for a, b in zip(restored, three_epochs))
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
