@@ -67,6 +67,15 @@ def test_ndcg_perfect_and_reversed_order_by_hand():
     assert dcg / ideal == pytest.approx(0.58237, abs=1e-5)
 
 
+def test_ndcg_of_a_user_with_nothing_to_gain_is_one_and_kept_in_the_mean():
+    # user 7's ratings are all 0 (gain 0): no order is better than another
+    ratings, users = [5.0, 3.0, 1.0, 0.0, 0.0], [0, 0, 0, 7, 7]
+    reversed_order = [1.0, 2.0, 3.0, 1.0, 2.0]
+    per_user = ndcg_at_k(reversed_order, ratings, users, per_user=True)
+    assert per_user[1] == 1.0
+    assert ndcg_at_k(reversed_order, ratings, users) == pytest.approx((per_user[0] + 1.0) / 2)
+
+
 def test_ndcg_linear_gain_and_cutoff_by_hand():
     ratings, users = [5.0, 3.0, 1.0], [0, 0, 0]
     # k = 1: only the first position counts: 1 / 31 (exponential), 1 / 5 (linear)
