@@ -9,7 +9,7 @@ def test_sleeping_is_wall_time_not_cpu_time():
     with Stopwatch() as clock:
         time.sleep(0.3)
     assert clock.seconds >= 0.3
-    assert clock.cpu_seconds < 0.1
+    assert clock.cpu_seconds < clock.seconds / 2  # other threads may run a little
 
 
 def test_computing_is_cpu_time_too():
