@@ -1,26 +1,14 @@
 """Shared code for the book *Recommender systems with TensorFlow Recommenders*.
 
-Importing this package prepares the environment **before TensorFlow is imported**:
-
-* ``TF_USE_LEGACY_KERAS=1``: TensorFlow Recommenders 0.7.7 is written for Keras 2
-  (the ``tf-keras`` package). With Keras 3, ``import tensorflow_recommenders``
-  fails, so every chapter starts with ``import helpers``.
-* ``TF_CPP_MIN_LOG_LEVEL=2``: TensorFlow's C++ start-up chatter (CPU feature
-  notes, oneDNN messages) is hidden; real errors still show.
-* ``TF_CPU_ALLOCATOR_USE_BFC=true``: TensorFlow keeps the memory of freed
-  tensors in a pool and reuses it, instead of handing it back to the system
-  after every step. A training step of the TFRS recipe allocates an
-  8,192 x 8,192 matrix of logits (268 MB); without the pool every step pays to
-  map those pages again, which on a 2-core virtual machine doubled the
-  recipe's training time (``tests/benchmarks/bench_allocator.py``).
-
-The last two are defaults: a value already in the environment is kept.
-
-If TensorFlow was already imported with Keras 3 (for example because a cell
-above imported it first), :class:`KerasVersionError` explains how to recover,
-instead of a confusing failure later inside TFRS.
-
-Then the first cell of a chapter calls :func:`setup` to fix the seeds.
+Importing it prepares the environment before TensorFlow is imported:
+``TF_USE_LEGACY_KERAS=1`` (TFRS 0.7.7 is written for Keras 2, the ``tf-keras``
+package), ``TF_CPP_MIN_LOG_LEVEL=2`` (no C++ start-up chatter) and
+``TF_CPU_ALLOCATOR_USE_BFC=true`` (TensorFlow pools freed tensors instead of
+handing their pages back to the system: a recipe step allocates a 268 MB
+logits matrix, and mapping it again every step doubled its time on 2 cores;
+``tests/benchmarks/bench_allocator.py``). The last two are defaults. If
+TensorFlow was already imported with Keras 3, :class:`KerasVersionError` says
+how to recover. A chapter's first cell then calls :func:`setup`.
 """
 
 from __future__ import annotations
@@ -42,11 +30,7 @@ class KerasVersionError(RuntimeError):
 
 
 def _check_keras_version() -> None:
-    """Fail clearly if TensorFlow is already loaded with Keras 3.
-
-    Only looks when TensorFlow has been imported already; importing it here
-    would slow down ``import helpers`` for chapters that never use it.
-    """
+    """Fail clearly if TensorFlow is already loaded with Keras 3 (without importing it)."""
     tf = sys.modules.get("tensorflow")
     if tf is None:
         return
@@ -69,24 +53,14 @@ _check_keras_version()
 
 
 def setup(seed: int = 42, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and TensorFlow, for the first cell of a chapter.
+    """Seed Python, NumPy and TensorFlow (and make TensorFlow's ops deterministic).
 
-    Args:
-        seed: the seed for :mod:`random`, NumPy's global generator and
-            TensorFlow's global seed.
-        deterministic: also turn on TensorFlow's op determinism, so that a
-            chapter run twice on the same machine prints the same numbers.
-            (Different CPUs can still differ in the last digits: the chapters
-            check metrics with tolerances, never as exact text.)
-
-    Raises:
-        TypeError: if ``seed`` is not an ``int``.
-        ValueError: if ``seed`` is negative.
+    Same machine, same numbers; other CPUs can differ in the last digits, so
+    chapters check metrics with tolerances, never as text.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
+    from helpers import _checks
+
+    seed = _checks.non_negative_int("seed", seed)
 
     import numpy as np
     import tensorflow as tf

@@ -1,16 +1,8 @@
-"""Argument checks shared by every module of ``helpers``.
+"""Argument checks, called once at each public entry: one line per argument.
 
-One place, one convention, so that a reader who passes something wrong gets
-the same kind of answer from every function of the book:
-
-* a value of the wrong *type* raises :class:`TypeError`;
-* a value of the right type but outside its range raises :class:`ValueError`;
-* NumPy integers and floats are accepted wherever Python ones are
-  (``np.int64(5)`` is as good a ``k`` as ``5``); ``bool`` is never a number.
-
-Each check returns the value in its plain Python or NumPy form, so a
-function's first lines read ``k = positive_int("k", k)``, and the algorithm
-below them stays readable.
+A wrong *type* raises ``TypeError``, a wrong value ``ValueError``; NumPy numbers
+are as good as Python ones, ``bool`` is never a number. Each check returns the
+value, so a function starts ``k = positive_int("k", k)``.
 """
 
 from __future__ import annotations
@@ -21,16 +13,6 @@ from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "integer",
-    "positive_int",
-    "non_negative_int",
-    "number",
-    "fraction",
-    "one_of",
-    "positions",
-    "pairs",
-]
 
 
 def _name_of(value: Any) -> str:
@@ -60,19 +42,9 @@ def non_negative_int(name: str, value: Any) -> int:
     return value
 
 
-def number(
-    name: str,
-    value: Any,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> float:
-    """A finite real number within optional bounds, as a ``float``.
-
-    ``low``/``high`` are inclusive unless ``low_open``/``high_open``.
-    """
+def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> float:
+    """A finite number in ``[low, high]`` (ends open with ``low_open``/``high_open``)."""
     if isinstance(value, bool) or not isinstance(value, (Real, np.floating, np.integer)):
         raise TypeError(f"{name} must be a number, got {_name_of(value)}")
     value = float(value)
@@ -103,46 +75,26 @@ def one_of(name: str, value: Any, options: Iterable[Any]) -> Any:
 
 
 def positions(name: str, values: Any, n: int, *, what: str | None = None) -> np.ndarray:
-    """A 1-D integer array whose entries lie in ``[0, n)``, as ``int64``.
-
-    Args:
-        name: the argument's name, for the message.
-        values: integer positions (rows or columns of a score matrix).
-        n: how many rows or columns there are.
-        what: what the positions index ("users", "items"), for the message;
-            defaults to ``name``.
-    """
+    """A 1-D ``int64`` array of positions in ``[0, n)`` (of ``what``: "users", "items")."""
     what = what or name
     values = np.asarray(values)
     if values.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {values.shape}")
     if values.size and not np.issubdtype(values.dtype, np.integer):
-        raise TypeError(
-            f"{name} must be integer positions of {what} "
-            f"(helpers.data.encode turns ids into positions), got dtype {values.dtype}"
-        )
+        raise TypeError(f"{name} must be integer positions of {what} "
+                        f"(helpers.data.encode turns ids into positions), got dtype {values.dtype}")
     if values.size and (values.min() < 0 or values.max() >= n):
-        raise ValueError(
-            f"{name}: positions of {what} must lie in [0, {n}), "
-            f"got {values.min()}..{values.max()}"
-        )
+        raise ValueError(f"{name}: positions of {what} must lie in [0, {n}), "
+                         f"got {values.min()}..{values.max()}")
     return values.astype(np.int64, copy=False)
 
 
-def pairs(
-    users: Any,
-    items: Any,
-    n_users: int,
-    n_items: int,
-    *,
-    names: tuple[str, str] = ("users", "items"),
-) -> tuple[np.ndarray, np.ndarray]:
+def pairs(users: Any, items: Any, n_users: int, n_items: int, *,
+          names: tuple[str, str] = ("users", "items")) -> tuple[np.ndarray, np.ndarray]:
     """Two equally long position arrays: ``users`` in ``[0, n_users)``, ``items`` in ``[0, n_items)``."""
     users = positions(names[0], users, n_users, what="users")
     items = positions(names[1], items, n_items, what="items")
     if users.shape != items.shape:
-        raise ValueError(
-            f"{names[0]} and {names[1]} must be of equal length (one pair each), got "
-            f"{len(users)} and {len(items)}"
-        )
+        raise ValueError(f"{names[0]} and {names[1]} must be of equal length (one pair each), "
+                         f"got {len(users)} and {len(items)}")
     return users, items

@@ -1,48 +1,46 @@
-"""Timing: the wall-clock and CPU seconds of a piece of work.
-
-Wall-clock time is what a reader waits for; CPU time is what the computation
-costs, summed over this process's threads. On a busy machine the first grows
-and the second does not, so the book prints both wherever it prints a time.
-"""
-
-from __future__ import annotations
+"""Timing: wall-clock seconds (what a reader waits for), CPU seconds (what the work costs,
+summed over threads; a busy machine grows only the first), and medians over repeats."""
 
 import time
+from contextlib import AbstractContextManager
+from statistics import median
 
 
-class Stopwatch:
-    """Wall-clock and CPU seconds since it was made, until :meth:`stop`::
+def _now():
+    return time.perf_counter(), time.process_time()
 
-        with Stopwatch() as clock:
-            factors = wals(A, 32)
-        print(f"factorized in {clock}")  # factorized in 4.2 s wall, 7.9 s CPU
-    """
 
-    def __init__(self) -> None:
-        self._start = time.perf_counter(), time.process_time()
-        self._stop: tuple[float, float] | None = None
+class Stopwatch(AbstractContextManager):
+    """Wall-clock and CPU seconds since it was made, until :meth:`stop` or a ``with`` ends."""
 
-    def stop(self) -> "Stopwatch":
-        self._stop = time.perf_counter(), time.process_time()
-        return self
+    def __init__(self):
+        self.start, self.end = _now(), None
 
-    def _elapsed(self) -> tuple[float, float]:
-        end = self._stop or (time.perf_counter(), time.process_time())
-        return end[0] - self._start[0], end[1] - self._start[1]
+    def stop(self, *exc):
+        self.end = _now()
+    __exit__ = stop
 
-    @property
-    def seconds(self) -> float:
-        return self._elapsed()[0]
+    seconds = property(lambda self: (self.end or _now())[0] - self.start[0])
+    cpu_seconds = property(lambda self: (self.end or _now())[1] - self.start[1])
 
-    @property
-    def cpu_seconds(self) -> float:
-        return self._elapsed()[1]
-
-    def __enter__(self) -> "Stopwatch":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def __str__(self) -> str:
+    def __str__(self):  # e.g. "4.2 s wall, 7.9 s CPU"
         return f"{self.seconds:.1f} s wall, {self.cpu_seconds:.1f} s CPU"
+
+
+def median_latencies(functions, *, repeats=20, warmup=1, cpu=False):
+    """Median wall-clock seconds of each ``{name: fn}``, timed side by side: they run in turn
+    (a, b, a, b, ...), so all meet the same slowdowns; the ``warmup`` first rounds do not count.
+    With ``cpu=True``, each median is a pair: ``(wall, CPU)`` seconds."""
+    times = {name: [] for name in functions}
+    for _ in range(warmup + repeats):
+        for name, fn in functions.items():
+            with Stopwatch() as clock:
+                fn()
+            times[name].append((clock.seconds, clock.cpu_seconds))
+    medians = {name: tuple(map(median, zip(*t[warmup:]))) for name, t in times.items()}
+    return medians if cpu else {name: wall for name, (wall, _) in medians.items()}
+
+
+def median_seconds(fn, *, repeats=20, warmup=1, cpu=False):
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup`` untimed (see above)."""
+    return median_latencies({"fn": fn}, repeats=repeats, warmup=warmup, cpu=cpu)["fn"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helpers.baselines import popularity_scores, random_scores
-from helpers.evaluate import top_k_accuracy
+from helpers.metrics import top_k_accuracy
 
 # Five items. In train, item 2 is watched 3 times, item 0 twice, item 4 once,
 # items 1 and 3 never.

@@ -1,11 +1,13 @@
-"""Tests of helpers.mf: the feedback matrix, the objective, WALS and SGD."""
+"""Tests of helpers.mf: the feedback matrix, the objective, WALS and SGD, biases and biased MF."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers.mf import Factorization, feedback_matrix, objective, sgd, wals
+from helpers.metrics import rmse
+from helpers.mf import (BiasedMF, Factorization, biased_mf, feedback_matrix, fit_biases,
+                        mf_objective, objective, sgd, wals)
 
 
 def low_rank(n_users=30, n_items=40, rank=3, seed=0):
@@ -55,9 +57,9 @@ def test_feedback_matrix_of_no_pairs_is_zero():
 @pytest.mark.parametrize(
     "users, items, n_users, n_items, error, match",
     [
-        ([0, 3], [0, 1], 3, 4, ValueError, r"users position\(s\) lie outside 0\.\.2"),
-        ([0, -1], [0, 1], 3, 4, ValueError, r"users position\(s\) lie outside"),
-        ([0, 1], [0, 4], 3, 4, ValueError, r"items position\(s\) lie outside 0\.\.3"),
+        ([0, 3], [0, 1], 3, 4, ValueError, r"positions of users must lie in \[0, 3\)"),
+        ([0, -1], [0, 1], 3, 4, ValueError, r"positions of users must lie in"),
+        ([0, 1], [0, 4], 3, 4, ValueError, r"positions of items must lie in \[0, 4\)"),
         ([0, 1], [0], 3, 4, ValueError, "equal length"),
         ([[0, 1]], [[0, 1]], 3, 4, ValueError, "1-D"),
         ([0.0, 1.0], [0, 1], 3, 4, TypeError, "integer positions"),
@@ -120,8 +122,8 @@ GOOD = np.eye(4, 5)
     [
         (np.ones(5), {}, ValueError, "must be a 2-D"),
         (np.ones((2, 3, 4)), {}, ValueError, "must be a 2-D"),
-        (np.ones((0, 5)), {}, ValueError, "is empty"),
-        (np.ones((4, 0)), {}, ValueError, "is empty"),
+        (np.ones((0, 5)), {}, ValueError, "not empty"),
+        (np.ones((4, 0)), {}, ValueError, "not empty"),
         (np.zeros((4, 5)), {}, ValueError, "no observed"),
         (np.where(GOOD == 1, np.nan, 0.0), {}, ValueError, "NaN or infinite"),
         (np.where(GOOD == 1, np.inf, 0.0), {}, ValueError, "NaN or infinite"),
@@ -323,3 +325,106 @@ def test_sgd_unobserved_scores_and_norm_match_wals_at_the_same_settings(
             f"({target[neighbour][1]:.2f}) than at the same reg ({at_norm:.2f})"
         )
 
+
+
+# ------------------------------------------------------------------ biases
+
+
+def test_damped_biases_by_hand():
+    # ratings (user, item, r): (0,0,5), (0,1,3), (1,0,4); mean 4
+    # item 0: (1 + 0) / (1 + 2) = 1/3; item 1: -1 / (1 + 1) = -1/2
+    # user 0: ((5-4-1/3) + (3-4+1/2)) / (0 + 2) = 1/12; user 1: (0 - 1/3) / 1
+    b = fit_biases([0, 0, 1], [0, 1, 0], [5, 3, 4], 2, 3, reg_user=0, reg_item=1)
+    assert b.mean == pytest.approx(4.0)
+    np.testing.assert_allclose(b.item, [1 / 3, -1 / 2, 0.0])
+    np.testing.assert_allclose(b.user, [1 / 12, -1 / 3])
+    np.testing.assert_allclose(b.predict([1], [1]), [4 - 1 / 3 - 1 / 2])
+
+
+def test_biases_recover_an_additive_matrix():
+    mean, user, item = 3.0, np.array([0.5, -0.5, 0.0]), np.array([1.0, -1.0, 0.25, -0.25])
+    users, items = (a.ravel() for a in np.meshgrid(np.arange(3), np.arange(4), indexing="ij"))
+    ratings = mean + user[users] + item[items]
+    b = fit_biases(users, items, ratings, 3, 4, reg_user=0, reg_item=0, num_iterations=50)
+    np.testing.assert_allclose(b.predict(users, items, clip=False), ratings, atol=1e-9)
+
+
+def test_predictions_are_clipped_to_the_star_range():
+    b = fit_biases([0, 1], [0, 1], [5.0, 1.0], 2, 2, reg_user=0, reg_item=0, num_iterations=5)
+    b = type(b)(b.mean, b.user + 10, b.item)
+    assert b.predict([0], [0]).max() == 5.0
+    assert b.predict([0], [0], clip=False).max() > 5.0
+
+
+def test_unknown_ids_and_wrong_shapes_fail_clearly():
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        fit_biases([0, 2], [0, 1], [4, 4], 2, 2)
+    with pytest.raises(TypeError, match="integer"):
+        fit_biases([0.0, 1.0], [0, 1], [4, 4], 2, 2)
+    with pytest.raises(ValueError, match="aligned"):
+        fit_biases([0, 1], [0, 1], [4], 2, 2)
+    b = fit_biases([0, 1], [0, 1], [4, 3], 2, 2)
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        b.predict([5], [0])
+    with pytest.raises(ValueError):
+        biased_mf([0, 1], [0, 1], [4, 3], 2, 2, embedding_dim=2, reg=-1.0)
+
+
+def test_ratings_must_be_there_and_finite():
+    with pytest.raises(ValueError, match="no ratings"):
+        fit_biases([], [], [], 2, 2)
+    with pytest.raises(ValueError, match="finite"):
+        biased_mf([0, 1], [0, 1], [4, np.nan], 2, 2, embedding_dim=2, reg=1.0)
+    m = biased_mf([0, 1], [0, 1], [4, 3], 2, 2, embedding_dim=2, reg=1.0, num_iterations=1)
+    with pytest.raises(ValueError, match=r"positions of items must lie in \[0, 2\)"):
+        m.predict([0], [2])
+
+
+# ------------------------------------------------------------------ biased MF
+
+
+def _full_matrix(rank: int = 1, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 6, 5
+    P, Q = rng.normal(size=(n_users, rank)), rng.normal(size=(n_items, rank))
+    bu, bi = rng.normal(0, 0.3, n_users), rng.normal(0, 0.3, n_items)
+    users, items = (a.ravel() for a in np.meshgrid(np.arange(n_users), np.arange(n_items), indexing="ij"))
+    ratings = 3.0 + bu[users] + bi[items] + np.einsum("ij,ij->i", P[users], Q[items])
+    return users, items, ratings, n_users, n_items
+
+
+def test_biased_mf_fits_a_full_low_rank_matrix():
+    users, items, ratings, n_users, n_items = _full_matrix()
+    m = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=1, reg=1e-6, num_iterations=200)
+    assert rmse(m.predict(users, items, clip=False), ratings) < 1e-3
+
+
+def test_biased_mf_objective_never_increases_and_is_reproducible():
+    users, items, ratings, n_users, n_items = _full_matrix(rank=2, seed=1)
+    m = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=2, reg=0.5, num_iterations=10)
+    assert np.all(np.diff(m.losses) <= 1e-9)
+    assert m.losses[-1] == pytest.approx(mf_objective(m, users, items, ratings, 0.5))
+    again = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=2, reg=0.5, num_iterations=10)
+    np.testing.assert_array_equal(m.P, again.P)
+    assert isinstance(m, BiasedMF)
+
+
+def test_biased_mf_unrated_user_gets_the_item_baseline():
+    # user 2 has no rating: with reg > 0 its factors and bias are 0
+    m = biased_mf([0, 1, 0], [0, 1, 1], [5.0, 3.0, 4.0], 3, 2, embedding_dim=2, reg=1.0)
+    assert np.all(m.P[2] == 0) and m.user_bias[2] == 0
+    assert m.predict([2], [0])[0] == pytest.approx(m.mean + m.item_bias[0])
+
+
+def test_biased_mf_half_step_is_the_exact_minimiser():
+    """After a sweep the items were solved last: the gradient in Q and the item biases is zero."""
+    users, items, ratings, n_users, n_items = _full_matrix(rank=2, seed=2)
+    keep = np.arange(len(users)) % 3 != 0  # not every pair rated
+    users, items, ratings = users[keep], items[keep], ratings[keep] + 0.5 * np.sin(np.arange(keep.sum()))
+    reg = 0.7
+    m = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=2, reg=reg, num_iterations=3)
+    error = ratings - m.predict(users, items, clip=False)
+    gradient_Q = -2 * np.stack([np.bincount(items, error * m.P[users, k], n_items) for k in range(2)], 1)
+    gradient_b = -2 * np.bincount(items, error, n_items)
+    np.testing.assert_allclose(gradient_Q + 2 * reg * m.Q, 0, atol=1e-10)
+    np.testing.assert_allclose(gradient_b + 2 * reg * m.item_bias, 0, atol=1e-10)

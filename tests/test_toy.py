@@ -1,4 +1,4 @@
-"""Tests of helpers.toy: the chapter 1 data and its scoring functions."""
+"""Tests of helpers.toy: the toy data and its scoring functions."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def test_non_finite_embeddings_are_refused():
 
 
 def test_unknown_similarity_is_a_clear_error():
-    message = r"unknown similarity 'euclid'.*'dot', 'cosine'"
+    message = r"similarity must be one of \('dot', 'cosine'\), got 'euclid'"
     with pytest.raises(ValueError, match=message):
         score_matrix(similarity="euclid")
 

@@ -35,16 +35,12 @@ from helpers.retrieval import (  # noqa: E402
     FullSoftmaxModel,
     build_towers,
     embeddings,
-    fit_retrieval,
+    training_pairs,
 )
-from helpers.serving import (  # noqa: E402
-    grow_catalogue,
-    index_bytes,
-    index_vectors,
-    median_latencies,
-    median_seconds,
-    neighbour_recall,
-)
+from helpers.metrics import neighbour_recall  # noqa: E402
+from helpers.serving import grow_catalogue, index_bytes, index_vectors  # noqa: E402
+from helpers.timing import median_latencies, median_seconds  # noqa: E402
+from helpers.train import fit  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--n", type=int, default=1_000_000, help="catalogue size")
@@ -62,8 +58,8 @@ split = encode_split(train, test, user_ids, movie_titles)
 tf.keras.utils.set_random_seed(42)
 user_model, movie_model = build_towers(user_ids, movie_titles, 32)
 model = FullSoftmaxModel(user_model, movie_model, movie_titles, l2=0.1)
-fit_retrieval(model, split, optimizer=tf.keras.optimizers.Adam(0.01), num_epochs=6,
-              batch_size=1024)
+fit(model, training_pairs(split), optimizer=tf.keras.optimizers.Adam(0.01), epochs=6,
+    batch_size=1024)
 U, V = embeddings(model, user_ids, movie_titles)
 
 catalogue = grow_catalogue(V, args.n, seed=42)

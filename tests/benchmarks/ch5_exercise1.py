@@ -11,14 +11,15 @@ helpers.setup(seed=42)
 import tensorflow as tf  # noqa: E402
 
 from helpers.data import classic_split, encode_split, load_movielens, vocabularies  # noqa: E402
-from helpers.evaluate import top_k_accuracy  # noqa: E402
+from helpers.metrics import top_k_accuracy  # noqa: E402
 from helpers.retrieval import (  # noqa: E402
     LogQRetrievalModel,
     build_towers,
     candidate_probability,
     embeddings,
-    fit_retrieval,
+    training_pairs,
 )
+from helpers.train import fit  # noqa: E402
 
 ratings, movies = load_movielens()
 train, test = classic_split(ratings)
@@ -31,9 +32,8 @@ model = LogQRetrievalModel(
     user_model, movie_model, movie_titles,
     candidate_probability(split.train_items, split.n_items),
 )
-info = fit_retrieval(
-    model, split, optimizer=tf.keras.optimizers.Adagrad(0.1), num_epochs=3, batch_size=8192
-)
+info = fit(model, training_pairs(split), optimizer=tf.keras.optimizers.Adagrad(0.1), epochs=3,
+           batch_size=8192)
 U, V = embeddings(model, user_ids, movie_titles)
 accuracy = top_k_accuracy(U @ V.T, split.test_users, split.test_items)
 print(f"trained in {info['seconds']:.1f} s; test top-k accuracy:",

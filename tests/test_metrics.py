@@ -1,11 +1,11 @@
-"""Tests of helpers.evaluate.top_k_accuracy on cases whose answers are known."""
+"""Tests of helpers.metrics.top_k_accuracy on cases whose answers are known."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from helpers.evaluate import (
+from helpers.metrics import (
     factorized_top_k_accuracy,
     rank_counts,
     ranks,
