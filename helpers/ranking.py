@@ -265,38 +265,3 @@ class MultitaskModel(tfrs.Model):
         predicted = self.predict_rating(user_embeddings, movie_embeddings)
         rating_loss = tf.reduce_mean(tf.square(features["user_rating"] - predicted))
         return self.retrieval_weight * retrieval_loss + self.rating_weight * rating_loss
-
-
-# TEMPORARY: moves to helpers.data
-from helpers.data import EncodedSplit, classic_split, to_arrays, validation_split  # noqa: E402
-def split_rows(
-    n: int = 100_000, *, fraction: float = 0.1, seed: int = 42
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The classic split and its validation split, as row numbers of the ratings.
-
-    :func:`helpers.data.classic_split` shuffles the ratings with fixed seeds;
-    the order it gives depends only on the seeds and the number of elements,
-    so applying it to the row numbers ``0..n-1`` says which row of the
-    ratings (read once, in order, with :func:`helpers.data.to_arrays`) went to
-    train and which to test. The validation rows are the training rows that
-    :func:`helpers.data.validation_split` holds out.
-
-    Returns:
-        ``(train, test, fit, validation)``: row numbers of the ratings, each in
-        the order of its split; ``fit`` and ``validation`` split ``train``
-        (validation: the pairs :func:`helpers.data.validation_split` holds out).
-    """
-    n = _checks.positive_int("n", n)
-    rows = tf.data.Dataset.range(n).map(lambda i: {"row": i})
-    train, test = (to_arrays(part, ["row"])["row"] for part in classic_split(rows))
-    if len(train) + len(test) != n:
-        raise ValueError(f"the classic split needs 100,000 rows (80,000 + 20,000), got n={n}")
-    # validation_split permutes *positions* of the training pairs; give it the
-    # positions themselves as "users" and read back which ones it held out.
-    positions = np.arange(len(train))
-    held = validation_split(
-        EncodedSplit(np.arange(1), np.arange(1), positions, positions, positions[:0], positions[:0]),
-        fraction=fraction,
-        seed=seed,
-    )
-    return train, test, train[held.train_users], train[held.test_users]

@@ -422,3 +422,25 @@ def test_as_dataset_gives_the_recipes_features():
         as_dataset(np.array([0]), np.array([1, 2]), USERS, TITLES)
     with pytest.raises(ValueError, match="items"):
         as_dataset(np.array([0]), np.array([6]), USERS, TITLES)
+
+
+@needs_data
+def test_split_rows_are_the_classic_split_and_its_validation_split():
+    ratings, movies = data.load_movielens(verbose=False)
+    columns = data.to_arrays(ratings, ["user_id", "movie_title"])
+    train, test, fit, validation = data.split_rows()
+    assert len(train) == 80_000 and len(test) == 20_000
+    assert len(np.union1d(train, test)) == 100_000
+    assert len(fit) == 72_000 and len(validation) == 8_000
+    # the same pairs as the real split, in the same order
+    classic_train, classic_test = data.classic_split(ratings)
+    user_ids, titles = data.vocabularies(ratings, movies)
+    split = data.encode_split(classic_train, classic_test, user_ids, titles)
+    users = data.encode(columns["user_id"], user_ids)
+    items = data.encode(columns["movie_title"], titles)
+    np.testing.assert_array_equal(users[test], split.test_users)
+    np.testing.assert_array_equal(items[train], split.train_items)
+    held = data.validation_split(split, fraction=0.1, seed=42)
+    np.testing.assert_array_equal(users[validation], held.test_users)
+    np.testing.assert_array_equal(items[fit], held.train_items)
+    assert len(np.intersect1d(validation, test)) == 0

@@ -25,7 +25,8 @@ from helpers.features import (
     user_table,
 )
 
-from helpers.retrieval import FullSoftmaxModel, fit_retrieval
+from helpers.retrieval import FullSoftmaxModel, training_pairs
+from helpers.train import fit
 
 TITLES = np.array(["Alien (1979)", "Aliens (1986)", "Heat (1995)", "unknown"])
 
@@ -246,6 +247,6 @@ def test_feature_towers_train_with_the_full_softmax():
         np.array([0, 0, 1, 1] * 8), np.array([0, 1, 2, 3] * 8),
         np.array([0]), np.array([1]),
     )
-    run = fit_retrieval(model, split, optimizer=tf.keras.optimizers.Adam(0.05),
-                        num_epochs=5, batch_size=8)
-    assert run["loss"][-1] < run["loss"][0]
+    run = fit(model, training_pairs(split), optimizer=tf.keras.optimizers.Adam(0.05),
+              epochs=5, batch_size=8)
+    assert run["history"]["loss"][-1] < run["history"]["loss"][0]

@@ -1,20 +1,17 @@
 """Tests of rating prediction: RMSE, MAE and NDCG of each user's order worked by
-hand (helpers.metrics), the TFRS rating model on toy data (helpers.ranking), and
-(with the prepared MovieLens copy) the row numbers of the classic and validation
-splits. Biases and biased MF are tested in test_mf.py.
+hand (helpers.metrics) and the TFRS rating model on toy data (helpers.ranking).
+Biases and biased MF are tested in test_mf.py; split_rows in test_data.py.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import os
 
 import numpy as np
 import pytest
 
 import helpers  # noqa: F401
-from helpers import data
 from helpers.metrics import exponential_gain, mae, matrix, mean_over_users, ndcg, rmse
 from helpers.ranking import (
     RatingModel,
@@ -22,7 +19,6 @@ from helpers.ranking import (
     pair_features,
     predict_ratings,
     rating_examples,
-    split_rows,
     validation_rmse,
 )
 from helpers.train import fit
@@ -196,35 +192,3 @@ def test_rating_model_starts_at_the_mean_and_fails_clearly():
         cross_block_norms(model, train)
     with pytest.raises(ValueError, match="at least one"):
         RatingModel({})
-
-
-# ------------------------------------------------------------------ split rows
-
-
-def _prepared() -> bool:
-    import tensorflow_datasets as tfds
-
-    root = os.environ.get("TFDS_DATA_DIR") or tfds.core.constants.DATA_DIR
-    return all(tfds.builder(n, data_dir=root).is_prepared() for n in (data.RATINGS, data.MOVIES))
-
-
-@pytest.mark.skipif(not _prepared(), reason="MovieLens 100K is not prepared; set TFDS_DATA_DIR")
-def test_split_rows_are_the_classic_split_and_its_validation_split():
-    ratings, movies = data.load_movielens(verbose=False)
-    columns = data.to_arrays(ratings, ["user_id", "movie_title"])
-    train, test, fit, validation = split_rows()
-    assert len(train) == 80_000 and len(test) == 20_000
-    assert len(np.union1d(train, test)) == 100_000
-    assert len(fit) == 72_000 and len(validation) == 8_000
-    # the same pairs as the real split, in the same order
-    classic_train, classic_test = data.classic_split(ratings)
-    user_ids, titles = data.vocabularies(ratings, movies)
-    split = data.encode_split(classic_train, classic_test, user_ids, titles)
-    users = data.encode(columns["user_id"], user_ids)
-    items = data.encode(columns["movie_title"], titles)
-    np.testing.assert_array_equal(users[test], split.test_users)
-    np.testing.assert_array_equal(items[train], split.train_items)
-    held = data.validation_split(split, fraction=0.1, seed=42)
-    np.testing.assert_array_equal(users[validation], held.test_users)
-    np.testing.assert_array_equal(items[fit], held.train_items)
-    assert len(np.intersect1d(validation, test)) == 0
