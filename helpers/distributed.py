@@ -40,29 +40,36 @@ def _pairs(name: str, pairs) -> dict[str, np.ndarray] | None:
 def _train_retrieval(train, test, user_ids, movie_titles, embedding_dim, learning_rate,
                      num_epochs, batch_size, seed, metrics_during_training, reduction):
     """The recipe's model, trained on this worker's share of every global batch."""
-    import tensorflow as tf  # imported here: a launcher's tests run without TensorFlow
+    import tensorflow as tf  # here: the launcher's tests run without TensorFlow
     from helpers.retrieval import embeddings, make_retrieval_model
     from helpers.train import fit
 
-    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG, connects
-    shard = tf.data.Options()  # every worker builds the same batches and keeps its part
-    shard.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    with strategy.scope():  # every variable mirrored: one copy per replica, kept in sync
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
+    with strategy.scope():  # every variable mirrored, one copy per replica
         tf.keras.utils.set_random_seed(seed)
-        model = make_retrieval_model(user_ids, movie_titles, embedding_dim=embedding_dim,
-                                     candidates=tf.data.Dataset.from_tensor_slices(movie_titles),
-                                     metrics_during_training=metrics_during_training)
-        model.distribute_reduction_method = reduction  # "auto": Keras 2 sums the replicas
-        run = fit(model, tf.data.Dataset.from_tensor_slices(train).with_options(shard),
-                  optimizer=tf.keras.optimizers.Adagrad(learning_rate), epochs=num_epochs,
-                  batch_size=batch_size, seed=seed)
+        model = make_retrieval_model(
+            user_ids, movie_titles, embedding_dim=embedding_dim,
+            candidates=tf.data.Dataset.from_tensor_slices(movie_titles),
+            metrics_during_training=metrics_during_training)
+        model.distribute_reduction_method = reduction  # "auto" sums the replicas
+        run = fit(model, _by_data(train), epochs=num_epochs, batch_size=batch_size,
+                  optimizer=tf.keras.optimizers.Adagrad(learning_rate), seed=seed)
         keras = None if test is None else model.evaluate(
-            tf.data.Dataset.from_tensor_slices(test).batch(4096).with_options(shard),
-            return_dict=True, verbose=0)
+            _by_data(test).batch(4096), return_dict=True, verbose=0)
     U, V = embeddings(model, user_ids, movie_titles)
     return dict(run, task_id=int(strategy.cluster_resolver.task_id or 0),
-                replicas_in_sync=strategy.num_replicas_in_sync, keras_evaluate=keras,
-                user_embeddings=U, movie_embeddings=V)
+                replicas_in_sync=strategy.num_replicas_in_sync,
+                keras_evaluate=keras, user_embeddings=U, movie_embeddings=V)
+
+
+def _by_data(pairs):
+    """The pairs as a dataset every worker builds whole, then keeps its share of
+    each batch of (``AutoShardPolicy.DATA``)."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return tf.data.Dataset.from_tensor_slices(pairs).with_options(options)
 
 
 def train_retrieval(train, user_ids, movie_titles, *, test=None, embedding_dim: int = 32,
