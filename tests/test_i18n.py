@@ -169,3 +169,16 @@ def test_translations_use_the_terminology(page):
                     bad.append(f"{path.relative_to(ROOT)}: {concept}: {hit.group()!r} in "
                                f"{' '.join(message.id.split())[:80]!r}")
     assert not bad, "terms outside CONTRIBUTING.md's table:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_display_math_words_are_translated(page):
+    """English phrases inside ``\\text{...}`` (``same for every user``) are translated;
+    one-word labels that name code (``\\text{obs}``) and movie titles may stay."""
+    path = i18n.CATALOGUES / f"{page}.po"
+    if not path.exists():
+        pytest.skip(f"{path} does not exist yet")
+    bad = [f"{path.relative_to(ROOT)}: {hit!r} in {' '.join(m.id.split())[:60]!r}"
+           for m in i18n._read(path, i18n.LANGUAGE) if m.id and isinstance(m.string, str)
+           for hit in re.findall(r"\\text\{ ?(?:[a-z]+ ){2,}[a-z]+ ?\}", m.string)]
+    assert not bad, "English words in display math:\n" + "\n".join(bad)
