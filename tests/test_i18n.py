@@ -138,7 +138,7 @@ TERMS = {
     "catalogue -> 物品库": [r"候选集", r"片库", r"(?<!表)目录"],
     "title -> 片名": [r"电影标题", r"(?<!正文、)标题(?!、)"],
     "ties -> 并列": [r"平局", r"平分"],
-    "wall-clock time -> 墙钟时间": [r"挂钟时间"],
+    "wall-clock time -> 墙钟时间": [r"挂钟"],
     "top-k accuracy -> Top-K 准确率": [r"top-[kK]", r"Top-k(?!`)"],
     "recall@k -> 召回率@K": [r"召回率@k", r"(?<![\w@])recall@\d"],
     "full softmax -> 全量 softmax": [r"全库 ?softmax"],
