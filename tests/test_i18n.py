@@ -139,7 +139,7 @@ TERMS = {
     "title -> 片名": [r"电影标题", r"(?<!正文、)标题(?!、)"],
     "ties -> 并列": [r"平局", r"平分"],
     "wall-clock time -> 墙钟时间": [r"挂钟"],
-    "top-k accuracy -> Top-K 准确率": [r"top-[kK]", r"Top-k(?!`)"],
+    "top-k accuracy -> Top-K 准确率": [r"top-[kK]", r"Top-k(?!`)", r"(?<![\w-])top-\d"],
     "recall@k -> 召回率@K": [r"召回率@k", r"(?<![\w@])recall@\d"],
     "full softmax -> 全量 softmax": [r"全库 ?softmax"],
     "fallback -> 兜底": [r"回退"],
