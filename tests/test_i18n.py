@@ -130,3 +130,55 @@ def test_translations_keep_the_markup(page):
                 bad.append(f"{path.relative_to(ROOT)}: {what} differ: English {en}, "
                            f"Chinese {zh}, in {' '.join(english.split())[:80]!r}")
     assert not bad, "\n".join(bad)
+
+
+# One Chinese term per concept (CONTRIBUTING.md, "Chinese terminology"): each
+# concept's forbidden variants, searched in every msgstr outside code and math.
+TERMS = {
+    "catalogue -> 物品库": [r"候选集", r"片库", r"(?<!表)目录"],
+    "title -> 片名": [r"电影标题", r"(?<!正文、)标题(?!、)"],
+    "ties -> 并列": [r"平局", r"平分"],
+    "wall-clock time -> 墙钟时间": [r"挂钟"],
+    "top-k accuracy -> Top-K 准确率": [r"top-[kK]", r"Top-k(?!`)", r"(?<![\w-])top-\d"],
+    "recall@k -> 召回率@K": [r"召回率@k", r"(?<![\w@])recall@\d"],
+    "full softmax -> 全量 softmax": [r"全库 ?softmax"],
+    "fallback -> 兜底": [r"回退"],
+    "notebook -> notebook": [r"笔记本"],
+    "tower measure word -> 个": [r"[两一另]座"],
+    "re-ranker -> 精排模型 (重排序 only for ScaNN's re-scoring)": [r"重排序模型", r"重排序器"],
+    "retrieval is not 信息检索": [r"信息检索"],
+    "recipe -> 教程": [r"配方"],
+    "honest -> 可靠": [r"诚实"],
+}
+_CODE_OR_MATH = re.compile(r"\{[a-z:]+\}`[^`]*`|`[^`]+`|\$\$.*?\$\$|\$[^$\n]+\$|\]\([^)]*\)", re.S)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_translations_use_the_terminology(page):
+    path = i18n.CATALOGUES / f"{page}.po"
+    if not path.exists():
+        pytest.skip(f"{path} does not exist yet")
+    bad = []
+    for message in i18n._read(path, i18n.LANGUAGE):
+        if not message.id or not isinstance(message.string, str):
+            continue
+        prose = _CODE_OR_MATH.sub(" ", message.string)
+        for concept, variants in TERMS.items():
+            for variant in variants:
+                for hit in re.finditer(variant, prose):
+                    bad.append(f"{path.relative_to(ROOT)}: {concept}: {hit.group()!r} in "
+                               f"{' '.join(message.id.split())[:80]!r}")
+    assert not bad, "terms outside CONTRIBUTING.md's table:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_display_math_words_are_translated(page):
+    """English phrases inside ``\\text{...}`` (``same for every user``) are translated;
+    one-word labels that name code (``\\text{obs}``) and movie titles may stay."""
+    path = i18n.CATALOGUES / f"{page}.po"
+    if not path.exists():
+        pytest.skip(f"{path} does not exist yet")
+    bad = [f"{path.relative_to(ROOT)}: {hit!r} in {' '.join(m.id.split())[:60]!r}"
+           for m in i18n._read(path, i18n.LANGUAGE) if m.id and isinstance(m.string, str)
+           for hit in re.findall(r"\\text\{ ?(?:[a-z]+ ){2,}[a-z]+ ?\}", m.string)]
+    assert not bad, "English words in display math:\n" + "\n".join(bad)
