@@ -69,3 +69,21 @@ def test_random_scores_reach_k_over_n_on_average():
 def test_bad_input(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_ease_is_the_closed_form_ridge_with_a_zero_diagonal():
+    """Three users, three items; each column of B solves its own ridge regression
+    on the other items (the zero diagonal), so X B is checked against lstsq."""
+    from helpers.baselines import _ease, ease_scores
+    X = np.array([[1, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 1.0]])
+    reg = 0.5
+    B = _ease(X, reg)
+    assert np.allclose(np.diag(B), 0.0)
+    for j in range(3):
+        others = [i for i in range(3) if i != j]
+        A = X[:, others]
+        w = np.linalg.solve(A.T @ A + reg * np.eye(2), A.T @ X[:, j])
+        assert np.allclose(B[others, j], w)
+    assert np.allclose(ease_scores(X, reg), X @ B)
+    with pytest.raises(ValueError):
+        ease_scores(X, 0.0)
