@@ -103,15 +103,20 @@ def _markup(text: str) -> dict[str, list]:
     }
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_translations_keep_the_markup(page):
+def _translations(page):
+    """``(catalogue path, its translated messages)``; skips a page with no catalogue yet."""
     path = i18n.CATALOGUES / f"{page}.po"
     if not path.exists():
         pytest.skip(f"{path} does not exist yet")
+    return path, [m for m in i18n._read(path, i18n.LANGUAGE)
+                  if m.id and isinstance(m.string, str) and m.string and not m.fuzzy]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_translations_keep_the_markup(page):
+    path, messages = _translations(page)
     bad = []
-    for message in i18n._read(path, i18n.LANGUAGE):
-        if not message.id or not message.string or message.fuzzy:
-            continue
+    for message in messages:
         english, chinese = message.id, message.string
         # Sphinx keeps a translation only if it parses as one paragraph (or title):
         # "1. ..." or "- ..." would be a list, silently left in English.
@@ -155,13 +160,9 @@ _CODE_OR_MATH = re.compile(r"\{[a-z:]+\}`[^`]*`|`[^`]+`|\$\$.*?\$\$|\$[^$\n]+\$|
 
 @pytest.mark.parametrize("page", PAGES)
 def test_translations_use_the_terminology(page):
-    path = i18n.CATALOGUES / f"{page}.po"
-    if not path.exists():
-        pytest.skip(f"{path} does not exist yet")
+    path, messages = _translations(page)
     bad = []
-    for message in i18n._read(path, i18n.LANGUAGE):
-        if not message.id or not isinstance(message.string, str):
-            continue
+    for message in messages:
         prose = _CODE_OR_MATH.sub(" ", message.string)
         for concept, variants in TERMS.items():
             for variant in variants:
@@ -175,10 +176,8 @@ def test_translations_use_the_terminology(page):
 def test_display_math_words_are_translated(page):
     """English phrases inside ``\\text{...}`` (``same for every user``) are translated;
     one-word labels that name code (``\\text{obs}``) and movie titles may stay."""
-    path = i18n.CATALOGUES / f"{page}.po"
-    if not path.exists():
-        pytest.skip(f"{path} does not exist yet")
+    path, messages = _translations(page)
     bad = [f"{path.relative_to(ROOT)}: {hit!r} in {' '.join(m.id.split())[:60]!r}"
-           for m in i18n._read(path, i18n.LANGUAGE) if m.id and isinstance(m.string, str)
+           for m in messages
            for hit in re.findall(r"\\text\{ ?(?:[a-z]+ ){2,}[a-z]+ ?\}", m.string)]
     assert not bad, "English words in display math:\n" + "\n".join(bad)
