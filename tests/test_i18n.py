@@ -141,6 +141,7 @@ def test_translations_keep_the_markup(page):
 # concept's forbidden variants, searched in every msgstr outside code and math.
 TERMS = {
     "catalogue -> 物品库": [r"候选集", r"片库", r"(?<!表)目录"],
+    "movie -> 电影": [r"影片"],
     "title -> 片名": [r"电影标题", r"(?<!正文、)标题(?!、)"],
     "ties -> 并列": [r"平局", r"平分"],
     "wall-clock time -> 墙钟时间": [r"挂钟"],
