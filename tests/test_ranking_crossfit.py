@@ -11,8 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
+import importlib.util
+from pathlib import Path
+
 from helpers.metrics import matrix
-from helpers.ranking import candidate_features, crossfit_folds, crossfit_lists, top_candidates
+from helpers.ranking import top_candidates
+
+_spec = importlib.util.spec_from_file_location(
+    "crossfit", Path(__file__).parent / "benchmarks" / "crossfit.py")
+crossfit = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(crossfit)
+candidate_features, crossfit_folds, crossfit_lists = (
+    crossfit.candidate_features, crossfit.crossfit_folds, crossfit.crossfit_lists)
 
 USERS = np.array([0, 0, 1, 1, 2, 2])
 ITEMS = np.array([0, 1, 0, 2, 1, 3])

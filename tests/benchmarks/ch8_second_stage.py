@@ -38,8 +38,9 @@ from helpers.baselines import ease_scores, popularity_scores  # noqa: E402
 from helpers.data import (classic_split, encode_split, load_movielens, to_arrays,  # noqa: E402
                           vocabularies, EncodedSplit)
 from helpers.metrics import matrix, ndcg, recall  # noqa: E402
-from helpers.ranking import (FEATURES, candidate_features, crossfit_folds,  # noqa: E402
-                             crossfit_lists, top_candidates)  # noqa: E402
+from helpers.ranking import top_candidates  # noqa: E402
+
+from crossfit import FEATURES, candidate_features, crossfit_folds, crossfit_lists  # noqa: E402
 from helpers.retrieval import FullSoftmaxModel, build_towers, embeddings, training_pairs  # noqa: E402
 from helpers.timing import Stopwatch  # noqa: E402
 from helpers.train import fit  # noqa: E402
