@@ -149,7 +149,7 @@ TERMS = {
     "recall@k -> 召回率@K": [r"召回率@k", r"(?<![\w@])recall@\d"],
     "full softmax -> 全量 softmax": [r"全库 ?softmax"],
     "fallback -> 兜底": [r"回退"],
-    "notebook -> notebook": [r"笔记本"],
+    "notebook -> notebook (笔记本电脑 is a laptop)": [r"笔记本(?!电脑)"],
     "tower measure word -> 个": [r"[两一另]座"],
     "re-ranker -> 精排模型 (重排序 only for ScaNN's re-scoring)": [r"重排序模型", r"重排序器"],
     "retrieval is not 信息检索": [r"信息检索"],
@@ -157,6 +157,10 @@ TERMS = {
     "honest -> 可靠": [r"诚实"],
 }
 _CODE_OR_MATH = re.compile(r"\{[a-z:]+\}`[^`]*`|`[^`]+`|\$\$.*?\$\$|\$[^$\n]+\$|\]\([^)]*\)", re.S)
+# A role's Chinese link text is prose (``{term}`召回率@K（recall@k） <recall@k>```): it
+# stays, without its target and without the English gloss in full-width brackets.
+_ROLE_TEXT = re.compile(r"\{(?:term|ref|doc|numref)\}`([^`<]*?)\s*<[^>]*>`")
+_GLOSS = re.compile(r"（[^（）]*[A-Za-z][^（）]*）")
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -164,7 +168,8 @@ def test_translations_use_the_terminology(page):
     path, messages = _translations(page)
     bad = []
     for message in messages:
-        prose = _CODE_OR_MATH.sub(" ", message.string)
+        prose = _ROLE_TEXT.sub(lambda m: _GLOSS.sub("", m.group(1)), message.string)
+        prose = _CODE_OR_MATH.sub(" ", prose)
         for concept, variants in TERMS.items():
             for variant in variants:
                 for hit in re.finditer(variant, prose):
@@ -182,3 +187,13 @@ def test_display_math_words_are_translated(page):
            for m in messages
            for hit in re.findall(r"\\text\{ ?(?:[a-z]+ ){2,}[a-z]+ ?\}", m.string)]
     assert not bad, "English words in display math:\n" + "\n".join(bad)
+
+
+def test_the_english_glossary_names_the_same_chinese_terms():
+    """The English glossary's "中文：…" notes follow the terminology table too."""
+    text = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    bad = [f"{concept}: {hit.group()!r} in {note!r}"
+           for note in re.findall(r"中文：[^\n]*", text)
+           for concept, variants in TERMS.items() for variant in variants
+           for hit in re.finditer(variant, _CODE_OR_MATH.sub(" ", note))]
+    assert not bad, "book/glossary.md names terms outside CONTRIBUTING.md's table:\n" + "\n".join(bad)

@@ -9,8 +9,11 @@ left out) shows
 
 * a literal ``**``, or two ``*`` in one text run (emphasis that did not render);
 * a term, doc or numbered reference whose Latin link text touches a Chinese
-  character (``顺序的NDCG来``): the convention is a space between Chinese and
-  Latin text or roles;
+  character (``顺序的NDCG来``), or whose Chinese link text is set off from
+  Chinese by a space (``顺序的 召回率@10``): the convention is a space between
+  Chinese and Latin text or roles, and none between Chinese and Chinese
+  (except around a bold or emphasised role, ``即 **{term}`嵌入`**``: the
+  ``**`` beside the role's backquote opens and closes only with a space);
 * an emphasis with a space on both sides between Chinese characters
   (``给 每一个 物品``): the convention is no space around Chinese emphasis.
 
@@ -58,11 +61,11 @@ def test_no_literal_emphasis_markers(page):
 
 
 def _neighbours(node):
-    """The character just before and just after ``node`` in the page text."""
+    """The two characters just before and just after ``node`` in the page text."""
     before = node.find_previous(string=True)
     strings = list(node.strings)
     after = strings[-1].find_next(string=True) if strings else None
-    return (before or "")[-1:], (after or "")[:1]
+    return (before or "")[-2:], (after or "")[:2]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.stem for p in PAGES])
@@ -74,10 +77,17 @@ def test_latin_roles_and_emphasis_spacing(page):
         if not text or ref.find_parent(["nav"]) or ref.find_parent(class_="toctree-wrapper"):
             continue
         before, after = _neighbours(ref)
-        if (re.match(r"[A-Za-z0-9]", text[0]) and re.match(f"[{CJK}]", before)) or (
+        if (re.match(r"[A-Za-z0-9]", text[0]) and re.search(f"[{CJK}]$", before)) or (
             re.match(r"[A-Za-z0-9]", text[-1]) and re.match(f"[{CJK}]", after)
         ):
             bad.append(f"role glued to Chinese: {before}[{text}]{after}")
+        wrapper = ref.find_parent(["strong", "em"])
+        if wrapper is not None and wrapper.get_text().strip() == text.strip():
+            continue
+        if (re.match(f"[{CJK}]", text[0]) and re.fullmatch(f"[{CJK}] ", before)) or (
+            re.search(f"[{CJK}）]$", text) and re.fullmatch(f" [{CJK}]", after)
+        ):
+            bad.append(f"space between Chinese and a Chinese role: {before}[{text}]{after}")
     for em in body.select("p em, li em"):
         text = em.get_text()
         prev, nxt = em.previous_sibling, em.next_sibling
