@@ -14,8 +14,9 @@ left out) shows
   Chinese and Latin text or roles, and none between Chinese and Chinese
   (except around a bold or emphasised role, ``即 **{term}`嵌入`**``: the
   ``**`` beside the role's backquote opens and closes only with a space);
-* an emphasis with a space on both sides between Chinese characters
-  (``给 每一个 物品``): the convention is no space around Chinese emphasis.
+* an emphasis or bold text with a space between it and Chinese, where both
+  sides of the space are Chinese (``给 每一个 物品``, ``只在 评估 时``): the
+  convention is no space around Chinese emphasis.
 
 It skips, saying why, when the Chinese HTML has not been built.
 """
@@ -88,12 +89,18 @@ def test_latin_roles_and_emphasis_spacing(page):
             re.search(f"[{CJK}）]$", text) and re.fullmatch(f" [{CJK}]", after)
         ):
             bad.append(f"space between Chinese and a Chinese role: {before}[{text}]{after}")
-    for em in body.select("p em, li em"):
+    for em in body.select("p em, li em, p strong, li strong"):
         text = em.get_text()
         prev, nxt = em.previous_sibling, em.next_sibling
-        if not (isinstance(prev, str) and isinstance(nxt, str) and text):
+        children = [c for c in em.contents if not (isinstance(c, str) and not c.strip())]
+        if not text or not children:
             continue
-        if (re.search(f"[{CJK}] $", prev) and re.match(f" [{CJK}]", nxt)
-                and re.match(f"[{CJK}]", text[0]) and re.search(f"[{CJK}]$", text)):
-            bad.append(f"spaces around Chinese emphasis: {prev[-3:]}*{text}*{nxt[:3]}")
+        # Emphasis that opens (closes) on a role, code or math needs its space in the
+        # source (the ``*`` touches punctuation), so only plain text ends count.
+        opens_on_text, closes_on_text = isinstance(children[0], str), isinstance(children[-1], str)
+        if (opens_on_text and isinstance(prev, str) and re.search(f"[{CJK}] $", prev)
+                and re.match(f"[{CJK}]", text[0])) or (
+                closes_on_text and isinstance(nxt, str) and re.match(f" [{CJK}]", nxt)
+                and re.search(f"[{CJK}]$", text)):
+            bad.append(f"space beside Chinese emphasis: {(prev or '')[-3:]}*{text}*{(nxt or '')[:3]}")
     assert not bad, f"{page.name}:\n" + "\n".join(bad)
