@@ -215,7 +215,7 @@ class MultiHotEncoder(_Encoder):
 
     def embed(self, multi_hot):
         count = tf.reduce_sum(multi_hot, axis=1, keepdims=True)
-        return tf.matmul(multi_hot, self.table) / tf.maximum(count, 1.0)  # empty set: zeros
+        return tf.matmul(multi_hot, self.table) / tf.maximum(count, 1.0)  # empty: zeros
 
 
 class TextEncoder(_Encoder):
@@ -293,8 +293,8 @@ class FeatureEncoder(tf.keras.layers.Layer):
 
     def embed(self, preprocessed):
         """The trainable part: embeddings, pooling, concatenation, dense layers."""
-        others = [n for n in self.kinds if n != self.residual]
-        out = self.encoders[self.residual].embed(preprocessed[self.residual]) if self.residual else 0.0
+        others, r = [n for n in self.kinds if n != self.residual], self.residual
+        out = self.encoders[r].embed(preprocessed[r]) if r else 0.0
         if not others:
             return out
         x = tf.concat([self.encoders[n].embed(preprocessed[n]) for n in others], axis=1)

@@ -78,9 +78,10 @@ def ndcg(scores: np.ndarray, gains: np.ndarray, k: int) -> np.ndarray:
 
 
 def recall(scores: np.ndarray, gains: np.ndarray, k: int) -> np.ndarray:
-    """Per user: expected share of the relevant items (gain > 0) in the top ``k``; NaN if none."""
+    """Per user: the expected share of relevant items (gain > 0) in the top ``k``; NaN
+    for a user with none."""
     g, start, size = _ranked(scores, gains)
-    inside = np.clip((k - start) / size, 0.0, 1.0)  # chance a place's item makes the top k
+    inside = np.clip((k - start) / size, 0.0, 1.0)  # chance a place makes the top k
     hits = ((g > 0) * inside).sum(axis=1)
     relevant = (gains > 0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -99,11 +99,12 @@ def _pointers(index: np.ndarray, n: int):
 
 
 def _solve_half_step(order, ptr, other, values, Y, w0: float, reg: float) -> np.ndarray:
-    """With ``Y`` fixed, the exact minimiser ``x_r`` of every row ``r``, all in one batched solve:
+    """With ``Y`` fixed, the exact minimiser ``x_r`` of every row ``r``, in one batched
+    solve:
 
         (w0·YᵀY + (1-w0)·Σ_{j∈Ω_r} y_j y_jᵀ + reg·I) x_r = Σ_{j∈Ω_r} a_rj y_j
 
-    Row r's entries are ``order[ptr[r]:ptr[r+1]]``: rows ``other`` of ``Y``, values ``values``.
+    Row r's entries: ``order[ptr[r]:ptr[r+1]]``, rows ``other`` of ``Y``, ``values``.
     """
     n_rows, d = len(ptr) - 1, Y.shape[1]
     lhs, rhs = np.empty((n_rows, d, d)), np.empty((n_rows, d))
@@ -120,8 +121,9 @@ def _solve_half_step(order, ptr, other, values, Y, w0: float, reg: float) -> np.
 
 
 def _wals(A, U, V, w0: float, reg: float, num_iterations: int):
-    """``num_iterations`` sweeps from ``(U, V)``: every user with ``V`` fixed, then every item
-    with ``U`` fixed. Returns ``U``, ``V`` and the objective after each sweep (never rising)."""
+    """``num_iterations`` sweeps from ``(U, V)``: every user with ``V`` fixed, then
+    every item with ``U`` fixed. Returns ``U``, ``V`` and the objective after each
+    sweep (never rising)."""
     entries = rows, cols, values = _entries(A)
     by_row, by_col = _pointers(rows, A.shape[0]), _pointers(cols, A.shape[1])
     losses = []
@@ -151,7 +153,7 @@ def wals(A, embedding_dim: int, *, w0: float, reg: float, num_iterations: int = 
     return Factorization(U, V, losses, clock.seconds, clock.cpu_seconds, initial_loss, "wals")
 
 
-def _sgd_step(U, V, cells, targets, weights, learning_rate: float, decay: float) -> None:
+def _sgd_step(U, V, cells, targets, weights, learning_rate: float, decay: float):
     """One in-place SGD step on the given cells (equations: :func:`sgd`)."""
     users, items = cells
     U_b, V_b = U[users], V[items]
@@ -294,21 +296,24 @@ def mf_objective(model: BiasedMF, users, items, ratings, reg: float) -> float:
     return _mf_objective(model, users, items, np.asarray(ratings, dtype=np.float64), reg)
 
 
-def _biased_mf(users, items, ratings, P, Q, reg: float, num_iterations: int) -> BiasedMF:
-    """Alternating least squares on the observed ratings from ``(P, Q)``: with ``Q`` fixed, each
-    user's ``(p_u, b_u)`` is a ridge regression on the user's ratings (features: the rated items'
-    ``q_i`` and a constant 1), solved exactly; then every item's with ``P`` fixed."""
+def _biased_mf(users, items, ratings, P, Q, reg: float, num_iterations: int):
+    """Alternating least squares on the observed ratings from ``(P, Q)``: with ``Q``
+    fixed, each user's ``(p_u, b_u)`` is a ridge regression on the user's ratings
+    (features: the rated items' ``q_i`` and a constant 1), solved exactly; then every
+    item's with ``P`` fixed. Returns a :class:`BiasedMF`."""
     n_users, n_items = len(P), len(Q)
     user_bias, item_bias = np.zeros(n_users), np.zeros(n_items)
     mean = float(ratings.mean())
     by_user, by_item = _pointers(users, n_users), _pointers(items, n_items)
     losses = []
     for _ in range(num_iterations):
-        Q1 = np.hstack([Q, np.ones((n_items, 1))])  # the bias is the weight of a constant 1
-        X = _solve_half_step(*by_user, items, ratings - mean - item_bias[items], Q1, 0.0, reg)
+        Q1 = np.hstack([Q, np.ones((n_items, 1))])  # a bias: the weight of a constant 1
+        residual = ratings - mean - item_bias[items]
+        X = _solve_half_step(*by_user, items, residual, Q1, 0.0, reg)
         P, user_bias = X[:, :-1], X[:, -1]
         P1 = np.hstack([P, np.ones((n_users, 1))])
-        X = _solve_half_step(*by_item, users, ratings - mean - user_bias[users], P1, 0.0, reg)
+        residual = ratings - mean - user_bias[users]
+        X = _solve_half_step(*by_item, users, residual, P1, 0.0, reg)
         Q, item_bias = X[:, :-1], X[:, -1]
         model = BiasedMF(mean, user_bias, item_bias, P, Q)
         losses.append(_mf_objective(model, users, items, ratings, reg))

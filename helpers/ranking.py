@@ -48,7 +48,7 @@ def top_candidates(scores: np.ndarray, k: int, *, seen: np.ndarray | None = None
 
 
 def _top_candidates(scores, k, seen):
-    """The ``k`` best unseen items of each row; ties to the lower position; :data:`PAD` pads."""
+    """The ``k`` best unseen items of each row; ties to the lower position; PAD pads."""
     if seen is not None:
         scores = np.where(seen, -np.inf, scores)  # a seen item is never a candidate
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -181,7 +181,7 @@ def listwise_softmax_loss(labels, logits, mask=None):
         labels = labels * mask
     log_p = tf.nn.log_softmax(logits, axis=-1)
     total = tf.reduce_sum(labels, axis=-1)
-    return tf.reduce_mean(-tf.reduce_sum(labels * log_p, axis=-1) / tf.maximum(total, 1.0))
+    return tf.reduce_mean(-tf.reduce_sum(labels * log_p, -1) / tf.maximum(total, 1.0))
 
 
 def pointwise_loss(labels, logits, mask):
@@ -260,8 +260,9 @@ class MultitaskModel(tfrs.Model):
     def compute_loss(self, features, training=False):
         user_embeddings = self.user_model(features["user_id"])
         movie_embeddings = self.movie_model(features["movie_title"])
-        retrieval_loss = full_softmax_loss(user_embeddings, self.movie_model(self.all_titles),
-                                           self.title_index(features["movie_title"]))
+        retrieval_loss = full_softmax_loss(
+            user_embeddings, self.movie_model(self.all_titles),
+            self.title_index(features["movie_title"]))
         predicted = self.predict_rating(user_embeddings, movie_embeddings)
         rating_loss = tf.reduce_mean(tf.square(features["user_rating"] - predicted))
         return self.retrieval_weight * retrieval_loss + self.rating_weight * rating_loss

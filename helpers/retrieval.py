@@ -107,8 +107,8 @@ def validation_score(validation: EncodedSplit, k: int):
 
     def score(model):
         U, V = embeddings(model, validation.user_ids, validation.movie_titles)
-        scores = U @ V.T
-        return top_k_accuracy(scores, validation.test_users, validation.test_items, (k,))[k]
+        return top_k_accuracy(U @ V.T, validation.test_users, validation.test_items,
+                              (k,))[k]
 
     return score
 
@@ -175,8 +175,9 @@ class LogQRetrievalModel(tfrs.Model):
         user_embeddings = self.user_model(features["user_id"])
         movie_embeddings = self.movie_model(features["movie_title"])
         ids = self.title_index(features["movie_title"])
+        probability = tf.gather(self.probability, ids)
         return self.task(user_embeddings, movie_embeddings,
-                         candidate_sampling_probability=tf.gather(self.probability, ids),
+                         candidate_sampling_probability=probability,
                          candidate_ids=ids if self.remove_accidental_hits else None,
                          compute_metrics=False)
 
@@ -212,9 +213,9 @@ class FullSoftmaxModel(tfrs.Model):
     def compute_loss(self, features, training=False):
         user_embeddings = self.user_model(features["user_id"])  # (B, d)
         all_movie_embeddings = self.movie_model(self.all_titles)  # (n, d)
-        labels = self.title_index(features["movie_title"])  # column of the watched title
+        labels = self.title_index(features["movie_title"])  # the watched title's column
         loss = full_softmax_loss(user_embeddings, all_movie_embeddings, labels)
         if self.l2:
-            squared = lambda x: tf.reduce_mean(tf.reduce_sum(tf.square(x), axis=1))  # noqa: E731
+            squared = lambda x: tf.reduce_mean(tf.reduce_sum(x**2, 1))  # noqa: E731
             loss += self.l2 * (squared(user_embeddings) + squared(all_movie_embeddings))
         return loss

@@ -314,9 +314,9 @@ def index_bytes(index: Any) -> int:
 
 
 def grow_catalogue(vectors: np.ndarray, n: int, *, seed: int = 42) -> np.ndarray:
-    """``n`` candidate vectors: the rows of ``vectors``, then copies of them (cycling) with each
-    coordinate multiplied by a uniform random number in [0, 1), as in the TFRS
-    efficient-serving guide: denser, with the real vectors' directions."""
+    """``n`` candidate vectors: the rows of ``vectors``, then copies of them (cycling)
+    with each coordinate multiplied by a uniform random number in [0, 1), as in the
+    TFRS efficient-serving guide: denser, with the real vectors' directions."""
     vectors = np.asarray(vectors, dtype=np.float32)
     m, d = vectors.shape
     rng = np.random.default_rng(seed)

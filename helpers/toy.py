@@ -63,7 +63,8 @@ def movie_index(name: str, movies=MOVIES) -> int:
 
 def _score_matrix(U: np.ndarray, V: np.ndarray, similarity: str = "dot") -> np.ndarray:
     """``S = U @ V.T``: ``S[i, j]`` is user i's vector dotted with movie j's. With
-    ``similarity="cosine"`` every vector is first scaled to length 1: only directions count."""
+    ``similarity="cosine"`` every vector is first scaled to length 1: only directions
+    count."""
     if similarity == "cosine":
         U = U / np.linalg.norm(U, axis=1, keepdims=True)
         V = V / np.linalg.norm(V, axis=1, keepdims=True)

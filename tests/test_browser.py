@@ -382,7 +382,16 @@ const glossary = Array.from(article.querySelectorAll("dl.glossary > dt")).map((d
   return {term: plain(dt), chinese: chinese};
 });
 const switchLink = document.querySelector("a.language-switch");
+// Code a reader would have to scroll sideways to read: cells and literal blocks, not
+// outputs, measured with every dropdown open (a closed one lays nothing out).
+const closed = Array.from(document.querySelectorAll("details:not([open])"));
+closed.forEach((d) => { d.open = true; });
+const overflowingCode = Array.from(article.querySelectorAll("div.highlight pre"))
+  .filter((p) => !p.closest(".cell_output, .output") && p.scrollWidth > p.clientWidth + 1)
+  .map((p) => p.textContent.split("\\n").reduce((a, b) => (b.length > a.length ? b : a), ""));
+closed.forEach((d) => { d.open = false; });
 return {
+  overflowingCode: overflowingCode,
   lang: document.documentElement.lang,
   headings: Array.from(article.querySelectorAll("h1, h2, h3, h4")).map(plain),
   languageSwitch: switchLink ? {
@@ -648,6 +657,18 @@ def test_page_has_its_title(book, page):
     assert title.startswith(heading), (
         f"{page.html}: the browser tab says {title!r}, which does not start with the "
         f"page's heading {heading!r}"
+    )
+
+
+@pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
+def test_no_code_is_cut_at_the_right_edge(book, page):
+    """In a 1,280-pixel window every code line fits its box (_static/code.css sets
+    code at 12 px, which holds 88 characters); outputs, such as wide tables, may scroll."""
+    wide = book.visit(page.html).facts["overflowingCode"]
+    assert not wide, (
+        f"{page.html}: {len(wide)} code block(s) wider than the page shows at 1,280 px; "
+        "keep code lines within 88 characters (CONTRIBUTING.md), longest lines: "
+        + "; ".join(repr(line.strip()[:90]) for line in wide)
     )
 
 
