@@ -6,17 +6,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
+#: One colour per model wherever the book plots it; the baselines are dashed.
+COLOURS = {"random": "0.5", "popularity": "tab:orange", "TFRS recipe": "tab:blue",
+           "WALS": "tab:green", "SGD": "tab:cyan", "TFRS + logQ": "tab:red",
+           "TFRS full softmax": "tab:purple"}
+_OTHERS = ("tab:brown", "tab:pink", "tab:olive", "black", "gold", "navy")
+
+
 def plot_top_k(results: Mapping[str, Mapping[int, float]], ax=None, title: str | None = None,
                *, label: str = "top-k accuracy"):
-    """Top-k accuracy against k (log axis), one line per model of ``{name: {k: accuracy}}``;
-    ``label`` is the y-axis label (say which pairs were scored). Returns the axes."""
+    """Top-k accuracy against k (log axis), one line per model of ``{name: {k: accuracy}}``,
+    in its :data:`COLOURS` colour; ``label`` is the y-axis label (say which pairs were
+    scored). Returns the axes."""
     if not results:
         raise ValueError("results is empty: nothing to plot")
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
+    others = iter(_OTHERS * len(results))
     for name, accuracy in results.items():
         ks = sorted(accuracy)
-        ax.plot(ks, [accuracy[k] for k in ks], marker="o", label=name)
+        ax.plot(ks, [accuracy[k] for k in ks], marker="o", label=name,
+                color=COLOURS.get(name) or next(others),
+                linestyle="--" if name in ("random", "popularity") else "-")
     ax.set_xscale("log")
     all_ks = sorted({k for accuracy in results.values() for k in accuracy})
     ax.set_xticks(all_ks, [str(k) for k in all_ks])

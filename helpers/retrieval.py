@@ -216,6 +216,8 @@ class FullSoftmaxModel(tfrs.Model):
         labels = self.title_index(features["movie_title"])  # the watched title's column
         loss = full_softmax_loss(user_embeddings, all_movie_embeddings, labels)
         if self.l2:
-            squared = lambda x: tf.reduce_mean(tf.reduce_sum(x**2, 1))  # noqa: E731
+            def squared(x):
+                return tf.reduce_mean(tf.reduce_sum(tf.square(x), axis=1))
+
             loss += self.l2 * (squared(user_embeddings) + squared(all_movie_embeddings))
         return loss

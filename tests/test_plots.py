@@ -55,3 +55,14 @@ def test_annotated_heatmap_checks_labels():
         annotated_heatmap(ax, np.zeros((2, 3)), ["A", "B"], ["x", "y"], "t")
     with pytest.raises(ValueError, match="2-D"):
         annotated_heatmap(ax, np.zeros(3), ["A"], ["x"], "t")
+
+
+def test_a_model_has_the_same_colour_in_every_figure():
+    first = plot_top_k({"popularity": {1: 0.1}, "WALS": {1: 0.2}, "mine": {1: 0.3}})
+    second = plot_top_k({"other": {1: 0.1}, "WALS": {1: 0.2}, "popularity": {1: 0.3}})
+    colour = {line.get_label(): line.get_color() for ax in (first, second)
+              for line in ax.get_lines()}
+    assert colour["popularity"] == "tab:orange" and colour["WALS"] == "tab:green"
+    assert len({colour["mine"], colour["other"], "tab:orange", "tab:green"}) == 3  # same slot
+    styles = {line.get_label(): line.get_linestyle() for line in first.get_lines()}
+    assert styles["popularity"] == "--" and styles["WALS"] == "-"
