@@ -267,7 +267,7 @@ def fit_biases(users, items, ratings, n_users: int, n_items: int, *, reg_user: f
 
 @dataclass(frozen=True)
 class BiasedMF:
-    """``r̂(u, i) = mean + b_u + b_i + p_u · q_i``; ``losses[t]``: :func:`mf_objective` after sweep t+1."""
+    """``r̂(u, i) = mean + b_u + b_i + p_u · q_i``; ``losses[t]``: :func:`_mf_objective` after sweep t+1."""
     mean: float
     user_bias: np.ndarray
     item_bias: np.ndarray
@@ -285,15 +285,9 @@ class BiasedMF:
 
 
 def _mf_objective(model: BiasedMF, users, items, ratings, reg: float) -> float:
+    """``Σ (r - r̂)² + reg (‖P‖² + ‖Q‖² + ‖b_user‖² + ‖b_item‖²)``, unclipped r̂."""
     penalty = sum(float(np.sum(a**2)) for a in (model.P, model.Q, model.user_bias, model.item_bias))
     return float(np.sum((ratings - model._raw(users, items)) ** 2) + reg * penalty)
-
-
-def mf_objective(model: BiasedMF, users, items, ratings, reg: float) -> float:
-    """``Σ (r - r̂)² + reg (‖P‖² + ‖Q‖² + ‖b_user‖² + ‖b_item‖²)``, unclipped r̂."""
-    users, items = _checks.pairs(users, items, len(model.P), len(model.Q))
-    reg = _checks.number("reg", reg, low=0.0)
-    return _mf_objective(model, users, items, np.asarray(ratings, dtype=np.float64), reg)
 
 
 def _biased_mf(users, items, ratings, P, Q, reg: float, num_iterations: int):
@@ -324,7 +318,7 @@ def biased_mf(users, items, ratings, n_users: int, n_items: int, *, embedding_di
               reg: float, num_iterations: int = 15, seed: int = 42,
               init_std: float = 0.1) -> BiasedMF:
     """Biased matrix factorization (Koren, Bell and Volinsky; the Netflix prize's "SVD"),
-    minimising :func:`mf_objective` by :func:`_biased_mf`; no sweep increases it."""
+    minimising :func:`_mf_objective` by :func:`_biased_mf`; no sweep increases it."""
     users, items, ratings, n_users, n_items = _rating_triples(users, items, ratings, n_users, n_items)
     embedding_dim = _checks.positive_int("embedding_dim", embedding_dim)
     reg = _checks.number("reg", reg, low=0.0)

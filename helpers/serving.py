@@ -21,24 +21,6 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from helpers import _checks
-from helpers.metrics import neighbour_recall
-
-__all__ = [
-    "Recommendations",
-    "unique_titles",
-    "build_index",
-    "rated_titles",
-    "popular_titles",
-    "recommend",
-    "save_index",
-    "load_index",
-    "INDEX_KINDS",
-    "ScaNNIndex",
-    "index_vectors",
-    "recall_against",
-    "index_bytes",
-    "grow_catalogue",
-]
 
 INDEX_KINDS = ("brute_force", "scann")
 
@@ -289,18 +271,6 @@ def index_vectors(candidates: Any, identifiers: Any = None, *, k: int = 10,
     index.index(candidates, identifiers)  # TFRS checks the shapes
     _check_k(k, int(candidates.shape[0]))
     return index
-
-
-def recall_against(index: Any, reference: Any, queries: Any, *, k: int = 10,
-                   batch_size: int = 100) -> float:
-    """Recall@k of ``index`` against ``reference`` (e.g. a BruteForce index) on ``queries``,
-    asked in batches (an exact query over a million candidates builds a batch x 10^6 matrix)."""
-    k = _checks.positive_int("k", k)
-    batch_size = _checks.positive_int("batch_size", batch_size)
-    batches = [queries[start:start + batch_size] for start in range(0, len(queries), batch_size)]
-    found = np.concatenate([index(batch, k=k)[1].numpy() for batch in batches])
-    exact = np.concatenate([reference(batch, k=k)[1].numpy() for batch in batches])
-    return neighbour_recall(found, exact)
 
 
 def index_bytes(index: Any) -> int:

@@ -51,16 +51,6 @@ def _lookup(name, names, kind: str) -> int:
                      f"`{kind}_embeddings=`.")
 
 
-def user_index(name: str, users=USERS) -> int:
-    """Row of user ``name`` in USER_EMBEDDINGS (or in ``users``)."""
-    return _lookup(name, users, "user")
-
-
-def movie_index(name: str, movies=MOVIES) -> int:
-    """Row of movie ``name`` in MOVIE_EMBEDDINGS (or in ``movies``)."""
-    return _lookup(name, movies, "movie")
-
-
 def _score_matrix(U: np.ndarray, V: np.ndarray, similarity: str = "dot") -> np.ndarray:
     """``S = U @ V.T``: ``S[i, j]`` is user i's vector dotted with movie j's. With
     ``similarity="cosine"`` every vector is first scaled to length 1: only directions
@@ -112,7 +102,7 @@ def score(user: str, movie: str, *, similarity: str = "dot", users=USERS, movies
           user_embeddings=USER_EMBEDDINGS, movie_embeddings=MOVIE_EMBEDDINGS) -> float:
     """Affinity of one user for one movie, by name: an entry of :func:`score_matrix`."""
     _world(users, movies, user_embeddings, movie_embeddings)
-    i, j = user_index(user, users), movie_index(movie, movies)
+    i, j = _lookup(user, users, "user"), _lookup(movie, movies, "movie")
     return float(score_matrix(user_embeddings[i : i + 1], movie_embeddings[j : j + 1], similarity)[0, 0])
 
 
@@ -124,7 +114,7 @@ def recommend(user: str, k: int | None = None, *, similarity: str = "dot",
     (``None``: all), leaving out the movies ``feedback`` says the user watched unless told not to."""
     k = k if k is None else _checks.positive_int("k", k)
     _world(users, movies, user_embeddings, movie_embeddings)
-    i = user_index(user, users)
+    i = _lookup(user, users, "user")
     scores = score_matrix(user_embeddings[i : i + 1], movie_embeddings, similarity)[0]
     candidates = np.arange(len(movies))
     if exclude_watched:

@@ -7,7 +7,8 @@ import pytest
 
 from helpers.metrics import rmse
 from helpers.mf import (BiasedMF, Factorization, biased_mf, feedback_matrix, fit_biases,
-                        mf_objective, objective, sgd, wals)
+                        objective, sgd, wals)
+from helpers.mf import _mf_objective
 
 
 def low_rank(n_users=30, n_items=40, rank=3, seed=0):
@@ -403,7 +404,7 @@ def test_biased_mf_objective_never_increases_and_is_reproducible():
     users, items, ratings, n_users, n_items = _full_matrix(rank=2, seed=1)
     m = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=2, reg=0.5, num_iterations=10)
     assert np.all(np.diff(m.losses) <= 1e-9)
-    assert m.losses[-1] == pytest.approx(mf_objective(m, users, items, ratings, 0.5))
+    assert m.losses[-1] == pytest.approx(_mf_objective(m, users, items, ratings, 0.5))
     again = biased_mf(users, items, ratings, n_users, n_items, embedding_dim=2, reg=0.5, num_iterations=10)
     np.testing.assert_array_equal(m.P, again.P)
     assert isinstance(m, BiasedMF)

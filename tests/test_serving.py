@@ -230,7 +230,6 @@ from helpers.serving import (
     grow_catalogue,
     index_bytes,
     index_vectors,
-    recall_against,
 )
 
 N_RANDOM, DIM = 600, 8
@@ -262,18 +261,15 @@ def numpy_top_k(catalogue, queries, k):
     return np.argsort(-(queries.numpy() @ catalogue.T), axis=1)[:, :k]
 
 
-def test_brute_force_is_exact_and_recall_against_itself_is_one(
+def test_brute_force_is_exact_and_one_leaf_of_scann_is_not(
         catalogue, queries, brute):
     _, found = brute(queries)
     expected = numpy_top_k(catalogue, queries, 10)
     assert neighbour_recall(found.numpy(), expected) == 1.0
-    assert recall_against(brute, brute, queries, k=10, batch_size=7) == 1.0
-    # One leaf of 12 searched, no re-scoring: neighbours are missed, batches or not.
+    # One leaf of 12 searched, no re-scoring: neighbours are missed.
     narrow = index_vectors(catalogue, k=10, kind="scann", num_leaves=12,
                            num_leaves_to_search=1)
-    recall = recall_against(narrow, brute, queries, k=10, batch_size=7)
-    assert recall < 0.8
-    assert recall == neighbour_recall(narrow(queries)[1].numpy(), found.numpy())
+    assert neighbour_recall(narrow(queries)[1].numpy(), found.numpy()) < 0.8
 
 
 def test_scann_searching_every_leaf_with_full_reordering_is_exact(

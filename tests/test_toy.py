@@ -12,11 +12,9 @@ from helpers.toy import (
     MOVIES,
     USER_EMBEDDINGS,
     USERS,
-    movie_index,
     recommend,
     score,
     score_matrix,
-    user_index,
 )
 
 
@@ -51,22 +49,16 @@ def test_a_sits_near_shrek():
 # --- lookups ---------------------------------------------------------------
 
 
-def test_index_lookups():
-    assert user_index("D") == 3
-    assert movie_index("Memento") == 4
-    assert user_index("E", users=("D", "E")) == 1
-
-
 def test_unknown_user_names_the_known_ones_and_the_fix():
     message = r"unknown user 'E'.*'A', 'B', 'C', 'D'.*users="
     with pytest.raises(ValueError, match=message):
-        user_index("E")
+        score("E", "Shrek")
 
 
 def test_unknown_movie_is_a_clear_error():
     message = r"unknown movie 'Shrek 2'.*movie_embeddings="
     with pytest.raises(ValueError, match=message):
-        movie_index("Shrek 2")
+        score("A", "Shrek 2")
 
 
 # --- score_matrix ----------------------------------------------------------
