@@ -1,0 +1,72 @@
+"""Time: splits that train on the past and test on what comes next, and recent popularity.
+
+One order of events: by timestamp, ties (ratings entered in the same second)
+by their row number. A cut-off time ``c`` puts an event in the past when
+``t < c``: all ratings of one second fall on the same side of every cut.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers import _checks
+
+
+def _times(times) -> np.ndarray:
+    if (times := np.asarray(times)).ndim != 1 or not np.issubdtype(times.dtype, np.integer):
+        raise ValueError(f"times must be 1-D integer seconds, got {times.dtype} {times.shape}")
+    return times.astype(np.int64)
+
+
+def cut_times(times, counts) -> np.ndarray:
+    """The timestamp of the ``count``-th event in time order, for each count: the cut-offs
+    that leave about ``count`` events in the past (fewer when the cut falls inside a second)."""
+    times = np.sort(_times(times), kind="stable")
+    counts = [_checks.positive_int("count", c) for c in counts]
+    if max(counts) >= len(times):
+        raise ValueError(f"every count must be below the {len(times)} events")
+    return times[counts]
+
+
+def temporal_split(times, cuts) -> list[np.ndarray]:
+    """Rows before ``cuts[0]``, between each pair of cuts, and from the last cut on."""
+    times, cuts = _times(times), np.asarray(cuts, dtype=np.int64)
+    if np.any(np.diff(cuts) <= 0):
+        raise ValueError(f"cuts must increase, got {cuts.tolist()}")
+    part = np.searchsorted(cuts, times, side="right")  # t < cuts[0] -> part 0
+    return [np.flatnonzero(part == p) for p in range(len(cuts) + 1)]
+
+
+def rolling_origin(times, cuts):
+    """``(past, window)`` row pairs for each origin ``cuts[j]``: every event before it, and
+    the events in ``[cuts[j], cuts[j + 1])`` (the last window runs to the end)."""
+    parts = temporal_split(times, cuts)
+    return [(np.concatenate(parts[: j + 1]), parts[j + 1]) for j in range(len(cuts))]
+
+
+def leave_last_out(users, times, n_held: int = 2) -> list[np.ndarray]:
+    """``(train, *held)``: each user's ``n_held`` last events (time order, ties by row) held
+    out, one per part, the last in the last part; users with fewer events keep them in train."""
+    times, n_held = _times(times), _checks.positive_int("n_held", n_held)
+    users = _checks.positions("users", users, np.iinfo(np.int64).max, what="users")
+    order = np.lexsort((np.arange(len(times)), times, users))
+    from_end = _place_from_end(users[order])
+    counts = np.bincount(users)[users[order]]
+    place = np.where(counts > n_held, from_end, n_held)  # n_held: stays in train
+    return [np.sort(order[place >= n_held])] + [order[place == p] for p in range(n_held - 1, -1, -1)]
+
+
+def _place_from_end(sorted_users: np.ndarray) -> np.ndarray:
+    """0 for each user's last event in a user-sorted array, 1 for the one before, ..."""
+    last = np.r_[sorted_users[1:] != sorted_users[:-1], True]
+    ends = np.flatnonzero(last)
+    return ends[np.searchsorted(ends, np.arange(len(sorted_users)))] - np.arange(len(sorted_users))
+
+
+def recent_popularity(items, times, n_items: int, now: int, window: int) -> np.ndarray:
+    """How often each item occurs in ``[now - window, now)``: popularity of the recent past."""
+    n_items = _checks.positive_int("n_items", n_items)
+    items = _checks.positions("items", items, n_items, what="items")
+    window, times = _checks.positive_int("window", window), _times(times)
+    recent = (times >= now - window) & (times < now)
+    return np.bincount(items[recent], minlength=n_items).astype(np.float64)
