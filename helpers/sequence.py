@@ -1,8 +1,9 @@
 """Sequential retrieval: a query tower that reads the user's last titles, not the user's id.
 
-A history is the ``n`` most recent items of the user *strictly earlier in time*
-than the request (ratings of the same second are not a sequence: they were
-entered together), oldest first, padded with ``-1`` on the left (or the right).
+A history is the ``n`` most recent items of the user strictly earlier than the
+request, oldest first, padded with ``-1`` on the left (or the right). Earlier
+by ``times``: raw seconds leave out the ratings of the request's second; places
+in the time order (:func:`helpers.temporal.time_order`) order them by row.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _histories(users, items, times, query_users, query_times, n, left):
     length = np.minimum(end - start, n)
     place = np.arange(n) - (n - length[:, None] if left else 0)  # 0 = the oldest item kept
     rows = end[:, None] - length[:, None] + place
-    return np.where((place >= 0) & (place < length[:, None]), items[np.clip(rows, 0, None)], -1)
+    return np.where((place >= 0) & (place < length[:, None]), items[np.clip(rows, 0, len(items) - 1)], -1)
 
 
 def histories(users, items, times, n: int, *, query_users=None, query_times=None,

@@ -1,8 +1,8 @@
 """Time: splits that train on the past and test on what comes next, and recent popularity.
 
-One order of events: by timestamp, ties (ratings entered in the same second)
-by their row number. A cut-off time ``c`` puts an event in the past when
-``t < c``: all ratings of one second fall on the same side of every cut.
+One order of events (:func:`time_order`): by timestamp, ties (ratings entered
+in the same second) by their row number. A cut-off time ``c`` puts an event in
+the past when ``t < c``: all ratings of one second fall on one side of a cut.
 """
 
 from __future__ import annotations
@@ -16,6 +16,14 @@ def _times(times) -> np.ndarray:
     if (times := np.asarray(times)).ndim != 1 or not np.issubdtype(times.dtype, np.integer):
         raise ValueError(f"times must be 1-D integer seconds, got {times.dtype} {times.shape}")
     return times.astype(np.int64)
+
+
+def time_order(times) -> np.ndarray:
+    """Each event's place in the time order: by timestamp, equal timestamps by row."""
+    times = _times(times)
+    place = np.empty(len(times), dtype=np.int64)
+    place[np.lexsort((np.arange(len(times)), times))] = np.arange(len(times))
+    return place
 
 
 def cut_times(times, counts) -> np.ndarray:
@@ -49,7 +57,7 @@ def leave_last_out(users, times, n_held: int = 2) -> list[np.ndarray]:
     out, one per part, the last in the last part; users with fewer events keep them in train."""
     times, n_held = _times(times), _checks.positive_int("n_held", n_held)
     users = _checks.positions("users", users, np.iinfo(np.int64).max, what="users")
-    order = np.lexsort((np.arange(len(times)), times, users))
+    order = np.lexsort((time_order(times), users))
     from_end = _place_from_end(users[order])
     counts = np.bincount(users)[users[order]]
     place = np.where(counts > n_held, from_end, n_held)  # n_held: stays in train
@@ -63,10 +71,14 @@ def _place_from_end(sorted_users: np.ndarray) -> np.ndarray:
     return ends[np.searchsorted(ends, np.arange(len(sorted_users)))] - np.arange(len(sorted_users))
 
 
-def recent_popularity(items, times, n_items: int, now: int, window: int) -> np.ndarray:
-    """How often each item occurs in ``[now - window, now)``: popularity of the recent past."""
+def recent_popularity(items, times, n_items: int, now, window: int) -> np.ndarray:
+    """How often each item occurs in ``[now - window, now)``: ``(n_items,)``, or one row per
+    moment when ``now`` is an array of them."""
     n_items = _checks.positive_int("n_items", n_items)
     items = _checks.positions("items", items, n_items, what="items")
     window, times = _checks.positive_int("window", window), _times(times)
-    recent = (times >= now - window) & (times < now)
-    return np.bincount(items[recent], minlength=n_items).astype(np.float64)
+    order = np.argsort(times, kind="stable")
+    moments = np.atleast_1d(np.asarray(now, dtype=np.int64))
+    low, high = (np.searchsorted(times[order], moments - d) for d in (window, 0))
+    counts = np.stack([np.bincount(items[order][a:b], minlength=n_items) for a, b in zip(low, high)])
+    return counts[0].astype(np.float64) if np.ndim(now) == 0 else counts.astype(np.float64)
