@@ -1,10 +1,8 @@
 """Sequential retrieval: a query tower that reads the user's last titles, not the user's id.
 
-A history is the ``n`` most recent items of the user strictly earlier than the
-request, oldest first, padded with ``-1`` on the left (or the right). Earlier
-by ``times``: raw seconds leave out the ratings of the request's second; places
-in the time order (:func:`helpers.temporal.time_order`) order them by row.
-"""
+A history: the user's ``n`` latest items strictly earlier in ``times`` than the request
+(places in :func:`helpers.temporal.time_order`: same-second ratings ordered by row; raw
+seconds: left out), oldest first, ``-1`` padding on the left (or the right)."""
 
 from __future__ import annotations
 
@@ -35,7 +33,7 @@ def histories(users, items, times, n: int, *, query_users=None, query_times=None
               pad: str = "left") -> np.ndarray:
     """``(queries, n)`` item positions: each query's history (default: each event's own)."""
     n, pad = _checks.positive_int("n", n), _checks.one_of("pad", pad, ("left", "right"))
-    users, items = _checks.pairs(users, items, np.iinfo(np.int32).max, np.iinfo(np.int32).max)
+    users, items = _checks.pairs(users, items, 2**31, 2**31)
     times = np.asarray(times, dtype=np.int64)
     query_users = users if query_users is None else np.asarray(query_users, dtype=np.int64)
     query_times = times if query_times is None else np.asarray(query_times, dtype=np.int64)
@@ -62,9 +60,6 @@ class SelfAttention(tf.keras.layers.Layer):
             x = norm1(x + attend(x, x, attention_mask=keep, use_causal_mask=True, training=training))
             x = norm2(x + feed(x))
         return x[:, -1]
-
-    def compute_mask(self, x, mask=None):
-        return None
 
 
 def history_tower(movie_titles, embedding_dim: int, encoder, *, masking: bool = True):

@@ -1,9 +1,7 @@
 """Time: splits that train on the past and test on what comes next, and recent popularity.
 
-One order of events (:func:`time_order`): by timestamp, ties (ratings entered
-in the same second) by their row number. A cut-off time ``c`` puts an event in
-the past when ``t < c``: all ratings of one second fall on one side of a cut.
-"""
+One order of events (:func:`time_order`): by timestamp, ties (ratings of one second) by
+row. A cut-off time ``c`` puts an event in the past when ``t < c``: one second, one side."""
 
 from __future__ import annotations
 
@@ -20,17 +18,13 @@ def _times(times) -> np.ndarray:
 
 def time_order(times) -> np.ndarray:
     """Each event's place in the time order: by timestamp, equal timestamps by row."""
-    times = _times(times)
-    place = np.empty(len(times), dtype=np.int64)
-    place[np.lexsort((np.arange(len(times)), times))] = np.arange(len(times))
-    return place
+    return np.argsort(np.argsort(_times(times), kind="stable"))  # inverse of the order
 
 
 def cut_times(times, counts) -> np.ndarray:
     """The timestamp of the ``count``-th event in time order, for each count: the cut-offs
     that leave about ``count`` events in the past (fewer when the cut falls inside a second)."""
-    times = np.sort(_times(times), kind="stable")
-    counts = [_checks.positive_int("count", c) for c in counts]
+    times, counts = np.sort(_times(times)), [_checks.positive_int("count", c) for c in counts]
     if max(counts) >= len(times):
         raise ValueError(f"every count must be below the {len(times)} events")
     return times[counts]
@@ -58,17 +52,10 @@ def leave_last_out(users, times, n_held: int = 2) -> list[np.ndarray]:
     times, n_held = _times(times), _checks.positive_int("n_held", n_held)
     users = _checks.positions("users", users, np.iinfo(np.int64).max, what="users")
     order = np.lexsort((time_order(times), users))
-    from_end = _place_from_end(users[order])
-    counts = np.bincount(users)[users[order]]
-    place = np.where(counts > n_held, from_end, n_held)  # n_held: stays in train
+    by_user = users[order]
+    from_end = np.searchsorted(by_user, by_user, side="right") - 1 - np.arange(len(order))
+    place = np.where(np.bincount(users)[by_user] > n_held, from_end, n_held)  # n_held: train
     return [np.sort(order[place >= n_held])] + [order[place == p] for p in range(n_held - 1, -1, -1)]
-
-
-def _place_from_end(sorted_users: np.ndarray) -> np.ndarray:
-    """0 for each user's last event in a user-sorted array, 1 for the one before, ..."""
-    last = np.r_[sorted_users[1:] != sorted_users[:-1], True]
-    ends = np.flatnonzero(last)
-    return ends[np.searchsorted(ends, np.arange(len(sorted_users)))] - np.arange(len(sorted_users))
 
 
 def recent_popularity(items, times, n_items: int, now, window: int) -> np.ndarray:

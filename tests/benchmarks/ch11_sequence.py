@@ -1,7 +1,30 @@
 """Leave-last-out on MovieLens 100K: the id-only two-tower model against history towers.
 
-Validation = each user's second-to-last rating, test = the last; settings chosen on
-validation. Run by hand: python tests/benchmarks/ch11_sequence.py [settings...]
+Every model is trained on all but each user's last two ratings; validation is each
+user's second-to-last rating, test the last (both read the history before them), and
+the id-only model is retrained on all but the last for the test. Histories are in the
+book's time order (timestamp, ties by row); SECONDS=1 cuts them at the second instead
+(same-second ratings left out). Run by hand, never collected::
+
+    CONFIGS='[("gru", 10, 5, 0.005, "left")]' python tests/benchmarks/ch11_sequence.py 5
+
+(the argument: the id-only model's epochs; CONFIGS: encoder, N, epochs, learning rate,
+padding; BATCH: batch size, 1,024 by default).
+
+Recorded on the shared 2-core machine (busy; times are wall seconds of that run),
+id-only model 5 epochs: validation recall@100 0.582, test 0.559.
+
+| encoder, padding, N | valid recall@10 | valid recall@100 | test paired gain recall@100 (SE) | s |
+| --- | ---: | ---: | ---: | ---: |
+| GRU, left + mask, 10 | 0.183 | 0.662 | +0.075 (0.018) | 25 |
+| GRU, right, no mask, 10 | 0.192 | 0.653 | +0.055 (0.018) | 23 |
+| SASRec-style, 1 block, 10 | 0.190 | 0.634 | +0.037 (0.018) | 64 |
+| GRU, left + mask, 20 | 0.195 | 0.650 | +0.070 (0.018) | 118 |
+| GRU, left + mask, 5 | 0.194 | 0.649 | +0.066 (0.018) | 39 |
+
+With SECONDS=1 (same-second ratings left out of the history), GRU left + mask, 10:
+validation recall@100 0.630, test paired gain recall@100 +0.032 (SE 0.018).
+Chosen on validation recall@100: the GRU with left padding and masking, N = 10.
 """
 import sys
 
