@@ -56,6 +56,8 @@ def test_leave_last_out_ignores_the_order_of_the_rows():
 def test_recent_popularity_counts_the_window_before_now():
     np.testing.assert_array_equal(recent_popularity(ITEMS, TIMES, 4, now=50, window=30),
                                   [1, 1, 1, 1])  # rows 2..5: t in [20, 50)
+    np.testing.assert_array_equal(recent_popularity(ITEMS, TIMES, 4, now=50, window=29),
+                                  [1, 1, 0, 0])  # rows 4, 5: t in [21, 50)
     np.testing.assert_array_equal(recent_popularity(ITEMS, TIMES, 4, now=51, window=1),
                                   [0, 0, 1, 1])
     np.testing.assert_array_equal(recent_popularity(ITEMS, TIMES, 4, now=[50, 51], window=1),
