@@ -25,6 +25,8 @@ id-only model 5 epochs: validation recall@100 0.582, test 0.559.
 With SECONDS=1 (same-second ratings left out of the history), GRU left + mask, 10:
 validation recall@100 0.630, test paired gain recall@100 +0.032 (SE 0.018).
 Chosen on validation recall@100: the GRU with left padding and masking, N = 10.
+Parameters (Keras ``count_params``, 32 dimensions, N = 10): SelfAttention 5,728, its
+tower with the title embeddings 59,040; the GRU layer 6,336.
 """
 import sys
 
