@@ -225,3 +225,15 @@ def rmse(predictions, ratings) -> float:
 def mae(predictions, ratings) -> float:
     """Mean absolute error, in stars."""
     return float(np.mean(np.abs(_errors(predictions, ratings))))
+
+
+def paired_difference(a, b) -> tuple[float, float, int]:
+    """Mean and standard error of the per-user difference ``a - b``, over the users with
+    both values (NaN in either: left out), and their number."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"a and b must be 1-D per-user values of one shape, got {a.shape}, {b.shape}")
+    d = (a - b)[~np.isnan(a - b)]
+    if len(d) < 2:
+        raise ValueError(f"{len(d)} user(s) with both values: no standard error")
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d))), len(d)

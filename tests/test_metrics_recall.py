@@ -88,3 +88,18 @@ def test_bad_input(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         recall_at_k(**args)
+
+
+def test_paired_difference_leaves_out_users_without_both_values():
+    from helpers.metrics import paired_difference
+
+    a = np.array([0.5, 1.0, np.nan, 0.0, 1.0])
+    b = np.array([0.0, 0.5, 1.0, 0.0, np.nan])
+    mean, se, n = paired_difference(a, b)  # differences 0.5, 0.5, 0.0
+    assert n == 3
+    assert mean == pytest.approx(1 / 3)
+    assert se == pytest.approx(np.std([0.5, 0.5, 0.0], ddof=1) / np.sqrt(3))
+    with pytest.raises(ValueError, match="one shape"):
+        paired_difference(a, b[:3])
+    with pytest.raises(ValueError, match="no standard error"):
+        paired_difference(np.array([1.0, np.nan]), np.array([0.0, 0.0]))
