@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
-	$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else "Python 3.10 to 3.12 is needed (TensorFlow 2.20), this is %d.%d" % v)'
+	$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 11) <= v <= (3, 12) else "Python 3.11 or 3.12 is needed (keras-rs 0.4.0 needs 3.11 or later, TensorFlow 2.20 and scann 1.4.2 at most 3.12), this is %d.%d; set PYTHON=python3.11 or python3.12" % v)'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -r requirements.txt
