@@ -1,14 +1,10 @@
 """Shared code for the book *Recommender systems with TensorFlow Recommenders*.
 
-Importing it prepares the environment before TensorFlow is imported:
-``TF_USE_LEGACY_KERAS=1`` (TFRS 0.7.7 is written for Keras 2, the ``tf-keras``
-package), ``TF_CPP_MIN_LOG_LEVEL=2`` (no C++ start-up chatter) and
-``TF_CPU_ALLOCATOR_USE_BFC=true`` (TensorFlow pools freed tensors instead of
-handing their pages back to the system: a recipe step allocates a 268 MB
-logits matrix, and mapping it again every step doubled its time on 2 cores;
-``tests/benchmarks/bench_allocator.py``). The last two are defaults. If
-TensorFlow was already imported with Keras 3, :class:`KerasVersionError` says
-how to recover. A chapter's first cell then calls :func:`setup`.
+Importing it sets ``TF_USE_LEGACY_KERAS=1`` (TFRS 0.7.7 needs Keras 2, ``tf-keras``; TensorFlow
+already imported with Keras 3 raises :class:`KerasVersionError`) and, as defaults,
+``TF_CPP_MIN_LOG_LEVEL=2`` and ``TF_CPU_ALLOCATOR_USE_BFC=true`` (freed tensors pooled: remapping
+a step's 268 MB logits doubled its time on 2 cores; ``tests/benchmarks/bench_allocator.py``).
+A chapter's first cell calls :func:`setup`.
 """
 
 from __future__ import annotations
@@ -34,8 +30,7 @@ def _check_keras_version() -> None:
     tf = sys.modules.get("tensorflow")
     if tf is None:
         return
-    # tf.keras is a lazy module; under tf-keras (Keras 2) its name starts
-    # with "tf_keras", under Keras 3 with "keras".
+    # tf.keras is lazy; its name starts with "tf_keras" under Keras 2, "keras" under 3.
     if not tf.keras.__name__.startswith("tf_keras"):
         keras = sys.modules.get("keras")
         version = getattr(keras, "__version__", "3")
@@ -54,10 +49,7 @@ _check_keras_version()
 
 def setup(seed: int = 42, deterministic: bool = True) -> None:
     """Seed Python, NumPy and TensorFlow (and make TensorFlow's ops deterministic).
-
-    Same machine, same numbers; other CPUs can differ in the last digits, so
-    chapters check metrics with tolerances, never as text.
-    """
+    Same machine, same numbers; other CPUs can differ in the last digits."""
     from helpers import _checks
 
     seed = _checks.non_negative_int("seed", seed)

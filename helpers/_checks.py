@@ -1,8 +1,7 @@
 """Argument checks, called once at each public entry: one line per argument.
 
-A wrong *type* raises ``TypeError``, a wrong value ``ValueError``; NumPy numbers
-are as good as Python ones, ``bool`` is never a number. Each check returns the
-value, so a function starts ``k = positive_int("k", k)``.
+A wrong *type* raises ``TypeError``, a wrong value ``ValueError``; NumPy numbers pass,
+``bool`` is never a number. Each returns the value: ``k = positive_int("k", k)``.
 """
 
 from __future__ import annotations

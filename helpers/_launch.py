@@ -1,10 +1,8 @@
 """A cluster scheduler on one computer: one Python process per worker, always stopped.
 
-:func:`run_workers` starts the same function in ``n`` fresh interpreters, each
-with its own ``TF_CONFIG`` (loopback addresses), collects what each returns, and
-stops every process whatever happens: a worker that raises or dies ends the run
-with :class:`WorkerError` (its index and traceback), a run past its deadline with
-:class:`WorkerTimeout`. A worker imports the function, so it must live in a module.
+:func:`run_workers` runs one function in ``n`` fresh interpreters, each with its own
+``TF_CONFIG`` (loopback), and stops every process whatever happens: a worker that raises or
+dies raises :class:`WorkerError` (index, traceback), a late run :class:`WorkerTimeout`.
 """
 
 from __future__ import annotations
@@ -94,9 +92,8 @@ def _function_path(function) -> str:
 
 
 def _worker_main(run_dir: str, index: int) -> None:
-    """A worker: run the function, write ``result-<index>.pkl`` (renamed into place,
-    never half-written), wait until every worker has its result (worker 0 hosts the
-    coordination service) or the run's deadline passes, and exit."""
+    """Run the function, write ``result-<index>.pkl`` atomically, wait for every worker's result
+    (worker 0 hosts the coordination service) or the deadline, and exit."""
     run, launcher = Path(run_dir), os.getppid()
 
     def exit_with_launcher():  # a killed kernel runs no cleanup
@@ -212,12 +209,10 @@ def run_workers(function, num_workers: int = 2, *, kwargs=None, timeout: float =
                 threads_per_worker: int | None = None) -> list:
     """Run ``function(**kwargs)`` in ``num_workers`` worker processes of one cluster.
 
-    ``function`` (or its ``"module:name"``) must be importable, and what it returns
-    picklable. ``timeout`` bounds the whole run, start-up included;
-    ``threads_per_worker`` defaults to the cores divided among the workers.
-    Returns each worker's result, worker 0 first. A port taken between
-    :func:`free_ports` and a worker's bind starts the run again on new ports
-    (up to three times); any other failure raises at once.
+    ``function`` (or ``"module:name"``) must be importable, its result picklable. ``timeout``
+    bounds the whole run, start-up included; ``threads_per_worker`` defaults to the cores shared
+    out. Returns each worker's result, worker 0 first. A port taken before its worker binds it
+    restarts the run on new ports (up to 3 times); any other failure raises at once.
     """
     path = _function_path(function)
     num_workers = _checks.positive_int("num_workers", num_workers)

@@ -1,9 +1,8 @@
 """MovieLens 100K: loading, the classic split, vocabularies and integer positions.
 
-The only module that touches TensorFlow Datasets. Online, TFDS downloads
-``ml-100k.zip`` from GroupLens once (5 MB) into its data folder
-(``~/tensorflow_datasets``, or ``TFDS_DATA_DIR``, or ``data_dir=``); offline,
-point ``TFDS_DATA_DIR`` at a copy prepared elsewhere (see the README).
+The only module that touches TFDS: it downloads ``ml-100k.zip`` (5 MB) once into
+``~/tensorflow_datasets`` (or ``TFDS_DATA_DIR``, ``data_dir=``); offline, point
+``TFDS_DATA_DIR`` at a copy prepared elsewhere (see the README).
 """
 
 from __future__ import annotations
@@ -47,12 +46,8 @@ def _data_dir(data_dir) -> Path:
 
 
 def _host_reachable(url: str, timeout: float) -> bool:
-    """Whether a TCP connection to the URL's host opens within ``timeout`` seconds in all.
-
-    The DNS lookup runs in a daemon thread, abandoned when late: a resolver
-    that never answers is not bounded by ``create_connection``'s timeout.
-    Behind a proxy the host may be unreachable while downloads work: TFDS tries.
-    """
+    """Whether a TCP connection to the URL's host opens within ``timeout`` seconds in all
+    (DNS in a daemon thread, abandoned when late); ``True`` behind a proxy: TFDS tries."""
     if any(os.environ.get(v) for v in ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")):
         return True
     parsed = urlparse(url)
@@ -135,10 +130,9 @@ def load_movielens(data_dir=None, *, download: bool = True, timeout: float = 10.
     """``(ratings, movies)``: the records of ``tfds.load("movielens/100k-ratings")``
     and ``tfds.load("movielens/100k-movies")`` (split ``"train"``), in their order.
 
-    100,000 ratings by 943 users; 1,682 movies, 1,664 distinct titles. Without
-    the prepared data and without a download (``download=False``, no network,
-    a failed download) it raises :class:`DataUnavailableError` within about
-    ``timeout`` seconds, naming the fix; a failed download's files are removed.
+    100,000 ratings by 943 users; 1,682 movies, 1,664 distinct titles. Without the data or a
+    download it raises :class:`DataUnavailableError` in about ``timeout`` seconds, naming the
+    fix; a failed download's files are removed.
     """
     timeout = _checks.number("timeout", timeout, low=0.0, low_open=True)
     root = _data_dir(data_dir)
@@ -177,10 +171,8 @@ def load_movielens(data_dir=None, *, download: bool = True, timeout: float = 10.
 def classic_split(ratings):
     """``(train, test)``: the TFRS guides' split, 80,000 and 20,000 ratings.
 
-    The guides' ``tf.random.set_seed(42)`` and ``ratings.shuffle(100_000,
-    seed=42, reshuffle_each_iteration=False)``, then ``take(80_000)`` and
-    ``skip(80_000).take(20_000)``: the shuffle's order depends on the seeds and
-    the count only, so it is drawn once on the positions and each column gathered.
+    ``tf.random.set_seed(42)``, ``shuffle(100_000, seed=42, reshuffle_each_iteration=False)``,
+    ``take(80_000)``, ``skip(80_000).take(20_000)``, drawn on the positions, columns gathered.
     """
     import tensorflow as tf
 
@@ -300,12 +292,8 @@ def validation_split(split: EncodedSplit, fraction: float = 0.1, seed: int = 42)
 
 
 def split_rows(n: int = 100_000, *, fraction: float = 0.1, seed: int = 42):
-    """``(train, test, fit, validation)``: the classic split and its validation split
-    as row numbers of the ratings (read in order with :func:`to_arrays`).
-
-    :func:`classic_split` applied to the rows ``0..n-1`` says where each row went;
-    ``fit`` and ``validation`` are the rows :func:`validation_split` keeps and holds out.
-    """
+    """``(train, test, fit, validation)``: row numbers of the ratings (in :func:`to_arrays`'s
+    order) of :func:`classic_split` and of what :func:`validation_split` keeps and holds out."""
     import tensorflow as tf
 
     n = _checks.positive_int("n", n)

@@ -1,12 +1,8 @@
 """Data parallelism with ``tf.distribute``: one model trained by several worker processes.
 
-``MultiWorkerMirroredStrategy`` runs the same program in every worker; each learns
-who it is from ``TF_CONFIG``. :func:`run_workers` plays the cluster scheduler on
-one computer (the launcher is :mod:`helpers._launch`); :func:`train_retrieval` is
-what every worker runs: the book's retrieval model built under
-``strategy.scope()`` and trained with :func:`helpers.train.fit`, each worker
-keeping its share of every global batch. The model is measured outside the
-strategy, from the embeddings it returns.
+``MultiWorkerMirroredStrategy`` runs the same program in every worker, which learns its role
+from ``TF_CONFIG``. :func:`run_workers` (:mod:`helpers._launch`) starts the workers on one
+computer; :func:`train_retrieval` is what each runs.
 """
 
 from __future__ import annotations
@@ -63,8 +59,7 @@ def _train_retrieval(train, test, user_ids, movie_titles, embedding_dim, learnin
 
 
 def _by_data(pairs):
-    """The pairs as a dataset every worker builds whole, then keeps its share of
-    each batch of (``AutoShardPolicy.DATA``)."""
+    """The pairs, sharded with ``AutoShardPolicy.DATA``: each worker takes part of each batch."""
     import tensorflow as tf
 
     options = tf.data.Options()
@@ -78,17 +73,14 @@ def train_retrieval(train, user_ids, movie_titles, *, test=None, embedding_dim: 
                     distribute_reduction_method: str = "auto") -> dict:
     """Train the recipe's retrieval model under ``MultiWorkerMirroredStrategy``.
 
-    Runs in every worker of :func:`run_workers` (with no ``TF_CONFIG``, on one
-    replica). ``train`` and ``test`` are ``{"user_id", "movie_title"}`` arrays;
-    ``batch_size`` is the *global* batch, each of ``n`` replicas computing the
-    loss on ``batch_size / n`` of it with its own in-batch negatives. With
-    ``test``, ``model.evaluate`` runs under the strategy, whose replicas' results
-    Keras 2 adds up (``distribute_reduction_method="auto"``) or takes from the
-    first (``"first"``).
+    ``train``, ``test``: ``{"user_id", "movie_title"}`` arrays. ``batch_size`` is the *global*
+    batch: each of ``n`` replicas (one without ``TF_CONFIG``) takes ``batch_size / n`` of it,
+    with its own in-batch negatives. With ``test``, ``model.evaluate`` runs under the strategy;
+    Keras 2 adds the replicas' results (``"auto"``) or takes the first's (``"first"``).
 
     Returns :func:`helpers.train.fit`'s result with the worker's ``task_id``,
-    ``replicas_in_sync``, ``keras_evaluate`` and the trained ``user_embeddings``
-    and ``movie_embeddings`` (rows in vocabulary order).
+    ``replicas_in_sync``, ``keras_evaluate``, ``user_embeddings`` and ``movie_embeddings``
+    (rows in vocabulary order).
     """
     train, test = _pairs("train", train), _pairs("test", test)
     helpers.setup(_checks.non_negative_int("seed", seed))  # this worker's seeds, deterministic ops

@@ -1,10 +1,8 @@
 """Features beyond ids: feature tables, one Keras encoder per kind of feature, towers.
 
-Every encoder is adapted on training rows only and split in two: ``preprocess``
-(lookups, normalization, tokenization: nothing trained, so a tower applies it
-to its whole table once) and ``embed`` (the trainable part). A
-:class:`FeatureTower` takes ids, looks their features up and encodes them: a
-drop-in ``user_model`` or ``movie_model`` for the retrieval models.
+Every encoder is adapted on training rows only and split into ``preprocess`` (untrained
+lookups, normalization, tokenization: a tower applies it to its whole table once) and ``embed``
+(trainable). A :class:`FeatureTower` is a drop-in ``user_model`` or ``movie_model``.
 """
 
 from __future__ import annotations
@@ -56,12 +54,9 @@ def strip_year(titles) -> np.ndarray:
 
 
 def user_table(ratings: tf.data.Dataset, user_ids) -> dict[str, np.ndarray]:
-    """One row per user of ``user_ids``: ``user_id``, ``user_gender`` (0/1),
-    ``raw_user_age``, ``user_occupation_label`` (0-21) and ``user_zip_region``
-    (the zip code's first two characters: the full code is nearly an id).
-
-    Every rating repeats its user's features; a user without one is an error.
-    """
+    """One row per user of ``user_ids``: ``user_id``, ``user_gender`` (0/1), ``raw_user_age``,
+    ``user_occupation_label`` (0-21), ``user_zip_region`` (the zip code's first two characters),
+    read from the user's ratings; a user without one is an error."""
     user_ids = _strings("user_ids", user_ids)
     columns = to_arrays(ratings, ["user_id", "user_gender", "raw_user_age",
                                   "user_occupation_label", "user_zip_code"])
@@ -79,12 +74,9 @@ def user_table(ratings: tf.data.Dataset, user_ids) -> dict[str, np.ndarray]:
 
 
 def movie_table(movies: tf.data.Dataset, movie_titles) -> dict[str, np.ndarray]:
-    """One row per title: ``movie_title``; ``movie_genres``, a multi-hot matrix (a
-    title of two movie ids has the union of their genres); ``title_text``, the title
-    without its year; ``release_year`` (NaN when none).
-
-    The genre lists differ in length, so they are read in padded batches (padding -1).
-    """
+    """One row per title: ``movie_title``; ``movie_genres``, multi-hot (a title of two movie
+    ids has the union of their genres); ``title_text``, the title without its year;
+    ``release_year`` (NaN when none)."""
     movie_titles = _strings("movie_titles", movie_titles)
     index = {t: i for i, t in enumerate(movie_titles)}
     pairs = movies.map(lambda x: (x["movie_title"], x["movie_genres"]))
@@ -247,12 +239,9 @@ _ENCODERS = {"categorical": CategoricalEncoder, "continuous": ContinuousEncoder,
 class FeatureEncoder(tf.keras.layers.Layer):
     """A dictionary of features to one ``embedding_dim`` vector.
 
-    Each feature goes through the encoder of its kind (``kinds``: name to
-    ``"categorical"``, ``"continuous"``, ``"multi_hot"`` or ``"text"``); the
-    encodings are concatenated, passed through ``Dense`` layers of sizes
-    ``hidden`` (ReLU) and projected to ``embedding_dim``. With ``residual``, that
-    feature's embedding (of size ``embedding_dim``) is added instead:
-    ``e_id + W [f_1; f_2; ...]``.
+    ``kinds`` maps each feature to ``"categorical"``, ``"continuous"``, ``"multi_hot"`` or
+    ``"text"``; the encodings are concatenated, passed through ``Dense(hidden)`` (ReLU), projected.
+    With ``residual``, that feature's embedding is added instead: ``e_id + W [f_1; f_2; ...]``.
     """
 
     def __init__(self, kinds: Mapping[str, str], embedding_dim: int = 32, *,
@@ -317,12 +306,10 @@ def _unknown_row(column: np.ndarray) -> np.ndarray:
 class FeatureTower(tf.keras.Model):
     """Ids in, vectors out: each id's features looked up in ``table``, then encoded.
 
-    ``table`` has one row per known entity, its ids in column ``key``; an id not
-    in it reads a row of unknown values. ``kinds`` names the features (include
-    ``key`` to learn an embedding per id); every vocabulary and statistic is
-    adapted on the rows of ``train_keys`` only, so an id unseen in training is
-    out of vocabulary, as a new user or movie will be. Called with a dictionary
-    of features instead of ids, it encodes an entity that is not in the table.
+    ``table``: one row per entity, ids in column ``key``; an unknown id reads a row of unknown
+    values. ``kinds`` names the features (with ``key``: an embedding per id), adapted on the
+    rows of ``train_keys`` only (other ids are out of vocabulary). Given a dictionary of
+    features, it encodes an entity not in the table.
     """
 
     def __init__(self, table: Mapping[str, np.ndarray], key: str, kinds: Mapping[str, str],
@@ -350,7 +337,6 @@ class FeatureTower(tf.keras.Model):
         if (keys[order][rows] != train_keys).any():
             raise ValueError("every training id must be in the table")
         self.encoder.adapt({**{name: c[rows] for name, c in columns.items()}, key: train_keys})
-        # Nothing in preprocessing is trained: apply it to the whole table once.
         self._preprocessed = {name: self.encoder.encoders[name].preprocess(column)
                               for name, column in self._columns.items()}
 

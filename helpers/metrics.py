@@ -1,16 +1,10 @@
 """Metrics: how well each user's ranked list matches what the user did.
 
-One tie rule: items with equal scores are in random order, and a metric is its
-expected value over that order (a model that scores everything alike does no
-better than chance). :func:`factorized_top_k_accuracy` is the named exception:
-TFRS's ``FactorizedTopK`` counts ties in the test item's favour.
-
-One rule for a user with nothing relevant: the per-user metrics give ``NaN``,
-and every average leaves that user out and reports how many users it averaged.
-
-Per-user metrics take two ``(n_users, n_items)`` matrices built with
-:func:`matrix`: the scores (``-inf`` for items that must never be listed) and
-the gains of the held-out items (0 for the rest).
+Equal scores are in random order and a metric is its expected value (except
+:func:`factorized_top_k_accuracy`: like TFRS's ``FactorizedTopK``, ties favour the test item).
+A user with nothing relevant gets ``NaN``, left out of every mean, which counts its users.
+Per-user metrics take ``(n_users, n_items)`` matrices built with :func:`matrix`: scores
+(``-inf``: never listed) and the gains of the held-out items (0 for the rest).
 """
 
 from __future__ import annotations
@@ -98,11 +92,8 @@ def mean_over_users(values: np.ndarray) -> tuple[float, int]:
 
 def recall_at_k(scores, users, items, ks: Sequence[int] = DEFAULT_KS, *,
                 seen_users=None, seen_items=None) -> dict[int, float]:
-    """Mean recall@k over the users with a test item; seen (training) pairs never listed.
-
-    ``scores`` is ``(n_users, n_items)`` or one ``(n_items,)`` row shared by all.
-    Returns ``{k: recall}``; :func:`mean_over_users` counts the users.
-    """
+    """``{k: mean recall@k}`` over the users with a test item; seen (training) pairs never
+    listed. ``scores`` is ``(n_users, n_items)`` or one ``(n_items,)`` row shared by all."""
     scores = np.asarray(scores, dtype=float)
     if (seen_users is None) != (seen_items is None):
         raise ValueError("pass both seen_users and seen_items (the training pairs), or neither")

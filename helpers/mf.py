@@ -99,8 +99,7 @@ def _pointers(index: np.ndarray, n: int):
 
 
 def _solve_half_step(order, ptr, other, values, Y, w0: float, reg: float) -> np.ndarray:
-    """With ``Y`` fixed, the exact minimiser ``x_r`` of every row ``r``, in one batched
-    solve:
+    """With ``Y`` fixed, every row's exact minimiser ``x_r``, in one batched solve:
 
         (w0·YᵀY + (1-w0)·Σ_{j∈Ω_r} y_j y_jᵀ + reg·I) x_r = Σ_{j∈Ω_r} a_rj y_j
 
@@ -121,9 +120,8 @@ def _solve_half_step(order, ptr, other, values, Y, w0: float, reg: float) -> np.
 
 
 def _wals(A, U, V, w0: float, reg: float, num_iterations: int):
-    """``num_iterations`` sweeps from ``(U, V)``: every user with ``V`` fixed, then
-    every item with ``U`` fixed. Returns ``U``, ``V`` and the objective after each
-    sweep (never rising)."""
+    """``num_iterations`` sweeps from ``(U, V)``: users with ``V`` fixed, then items
+    with ``U`` fixed. Returns ``U``, ``V``, the objective per sweep (never rising)."""
     entries = rows, cols, values = _entries(A)
     by_row, by_col = _pointers(rows, A.shape[0]), _pointers(cols, A.shape[1])
     losses = []
@@ -291,10 +289,9 @@ def _mf_objective(model: BiasedMF, users, items, ratings, reg: float) -> float:
 
 
 def _biased_mf(users, items, ratings, P, Q, reg: float, num_iterations: int):
-    """Alternating least squares on the observed ratings from ``(P, Q)``: with ``Q``
-    fixed, each user's ``(p_u, b_u)`` is a ridge regression on the user's ratings
-    (features: the rated items' ``q_i`` and a constant 1), solved exactly; then every
-    item's with ``P`` fixed. Returns a :class:`BiasedMF`."""
+    """ALS on the observed ratings from ``(P, Q)``: with ``Q`` fixed, each user's
+    ``(p_u, b_u)`` is an exact ridge regression on the user's ratings (features: ``q_i``
+    and 1); then every item's with ``P`` fixed. Returns a :class:`BiasedMF`."""
     n_users, n_items = len(P), len(Q)
     user_bias, item_bias = np.zeros(n_users), np.zeros(n_items)
     mean = float(ratings.mean())

@@ -15,9 +15,8 @@ _OTHERS = ("tab:brown", "tab:pink", "tab:olive", "black", "gold", "navy")
 
 def plot_top_k(results: Mapping[str, Mapping[int, float]], ax=None, title: str | None = None,
                *, label: str = "top-k accuracy"):
-    """Top-k accuracy against k (log axis), one line per model of ``{name: {k: accuracy}}``,
-    in its :data:`COLOURS` colour; ``label`` is the y-axis label (say which pairs were
-    scored). Returns the axes."""
+    """Top-k accuracy against k (log axis), one line per model of ``{name: {k: accuracy}}``
+    in its :data:`COLOURS` colour; ``label``: the y-axis label. Returns the axes."""
     if not results:
         raise ValueError("results is empty: nothing to plot")
     if ax is None:

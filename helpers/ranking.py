@@ -1,12 +1,8 @@
 """Ranking: ordering a user's few candidates, the second stage of a recommender.
 
-A first stage gives each user a list of candidates (:func:`top_candidates`);
-the second stage scores every candidate and re-orders the list
-(:func:`rerank`). Its models: :class:`RatingModel` predicts the star rating
-from features (TFRS ranking, optionally with a DCN cross layer);
-:class:`Reranker` scores candidate lists, trained pointwise or with the
-listwise softmax loss; :class:`MultitaskModel` shares its towers between a
-retrieval and a rating task. All are trained with :func:`helpers.train.fit`.
+:func:`top_candidates` gives each user's candidates; :func:`rerank` re-orders them by a second
+score: :class:`RatingModel` (features to stars, optionally a DCN), :class:`Reranker` (pointwise
+or listwise softmax loss) or :class:`MultitaskModel` (retrieval and rating tasks, shared towers).
 """
 
 from __future__ import annotations
@@ -32,11 +28,8 @@ PAD = -1
 
 
 def top_candidates(scores: np.ndarray, k: int, *, seen: np.ndarray | None = None) -> np.ndarray:
-    """Each user's ``k`` best-scored unseen items, best first (:func:`_top_candidates`).
-
-    ``scores`` is ``(n_users, n_items)``, or ``(n_items,)`` shared by every
-    row of ``seen``.
-    """
+    """Each user's ``k`` best-scored unseen items, best first; ``scores`` is
+    ``(n_users, n_items)`` or ``(n_items,)`` shared by every row of ``seen``."""
     scores = np.atleast_2d(np.asarray(scores, dtype=float))
     k = _checks.positive_int("k", k)
     if k > scores.shape[1] or np.isnan(scores).any():
@@ -91,11 +84,9 @@ def pair_features(users, items, user_table, movie_table, *, names, extra=None) -
 class RatingModel(tfrs.Model):
     """Features in, one predicted rating out (TFRS ranking; with ``cross``, a DCN).
 
-    Each feature goes through its encoder; the encodings are concatenated into
-    ``x0``; with ``cross=True`` a ``tfrs.layers.dcn.Cross`` layer computes
-    ``x0 ∘ (W x0 + b) + x0``; then ``Dense`` layers and a ``Dense(1)`` output
-    whose bias starts at ``mean``. Two 32-wide id encoders, ``(256, 64)`` and
-    ``mean=0`` make the model of the TFRS basic-ranking guide.
+    The encodings are concatenated into ``x0``; ``cross=True`` adds a ``tfrs.layers.dcn.Cross``
+    layer, ``x0 ∘ (W x0 + b) + x0``; then ``Dense`` layers and a ``Dense(1)`` whose bias starts
+    at ``mean``. Two 32-wide id encoders, ``(256, 64)``, ``mean=0``: the TFRS ranking guide's.
     """
 
     def __init__(self, encoders: Mapping, *, layer_sizes: Sequence[int] = (256, 64),
@@ -170,9 +161,7 @@ def cross_block_norms(model: RatingModel, features: Mapping) -> np.ndarray:
 def listwise_softmax_loss(labels, logits, mask=None):
     """``- sum_i y_i log softmax(s)_i / sum_i y_i`` over each list, then the mean.
 
-    The labels, normalised to a distribution, against the softmax of the
-    scores over the user's own candidates; padding (``mask`` 0) is left out,
-    and a list with no positive label contributes 0.
+    Padding (``mask`` 0) is left out; a list with no positive label contributes 0.
     """
     labels, logits = tf.cast(labels, tf.float32), tf.cast(logits, tf.float32)
     if mask is not None:
@@ -194,9 +183,8 @@ def pointwise_loss(labels, logits, mask):
 class Reranker(tfrs.Model):
     """Scores every candidate of a list from its features, with the same ``Dense`` layers.
 
-    Input ``(batch, m, n_features)``, output ``(batch, m)`` logits; trained on
-    :func:`reranker_examples` with ``loss`` ``"listwise"``, ``"pointwise"`` or
-    any function of ``(labels, logits, mask)``.
+    ``(batch, m, n_features)`` in, ``(batch, m)`` logits out; ``loss``: ``"listwise"``,
+    ``"pointwise"`` or any function of ``(labels, logits, mask)``.
     """
 
     def __init__(self, n_features: int, hidden: Sequence[int] = (32, 16),
@@ -233,8 +221,7 @@ def reranker_examples(features, labels, mask) -> tf.data.Dataset:
 class MultitaskModel(tfrs.Model):
     """Shared towers, two tasks: a full-softmax retrieval loss and a rating MLP's squared error.
 
-    The loss is ``retrieval_weight * retrieval + rating_weight * rating``
-    (the TFRS multitask guide's model, with the whole catalogue's softmax).
+    Loss: ``retrieval_weight * retrieval + rating_weight * rating`` (TFRS multitask guide).
     """
 
     def __init__(self, user_model, movie_model, movie_titles, retrieval_weight: float = 1.0,

@@ -1,10 +1,8 @@
 """Two-tower retrieval: a user tower and a movie tower whose dot product scores a pair.
 
-The models differ only in their loss: the softmax over in-batch candidates
-(:class:`RetrievalModel`, the TFRS recipe), the same with the sampling-bias
-(logQ) correction (:class:`LogQRetrievalModel`), and the softmax over the whole
-catalogue (:class:`FullSoftmaxModel`). All are trained with
-:func:`helpers.train.fit`.
+The models differ only in their loss: softmax over in-batch candidates (:class:`RetrievalModel`,
+the TFRS recipe), with the logQ correction (:class:`LogQRetrievalModel`), or over the whole
+catalogue (:class:`FullSoftmaxModel`).
 """
 
 from __future__ import annotations
@@ -36,11 +34,8 @@ def build_towers(user_ids, movie_titles, embedding_dim: int = 32):
 
 
 class RetrievalModel(tfrs.Model):
-    """The recipe's model: two towers and a ``tfrs.tasks.Retrieval`` loss.
-
-    The task's metrics (``FactorizedTopK``) are computed when evaluating, and
-    on every training step only with ``metrics_during_training``.
-    """
+    """The recipe's model: two towers and a ``tfrs.tasks.Retrieval`` loss; its metrics
+    run when evaluating, and in training only with ``metrics_during_training``."""
 
     def __init__(self, user_model, movie_model, task, metrics_during_training=False):
         super().__init__()
@@ -81,11 +76,8 @@ def train_recipe_model(train: tf.data.Dataset, movies: tf.data.Dataset, user_ids
                        *, embedding_dim: int = 32, learning_rate: float = 0.1,
                        num_epochs: int = 3, batch_size: int = 8192,
                        metrics_during_training: bool = False, seed: int = 42) -> RetrievalModel:
-    """Build and :func:`fit` the recipe's model (its ``FactorizedTopK`` ranks ``movies``' titles).
-
-    The metric is computed when evaluating, and on every training step only
-    with ``metrics_during_training`` (the weights are the same either way).
-    """
+    """Build and :func:`fit` the recipe's model (its ``FactorizedTopK`` ranks ``movies``' titles;
+    ``metrics_during_training`` leaves the weights the same)."""
     tf.keras.utils.set_random_seed(seed)  # the metric's candidates build the towers now
     model = make_retrieval_model(user_ids, movie_titles, embedding_dim=embedding_dim,
                                  candidates=movies.map(lambda x: x["movie_title"]),
@@ -133,10 +125,8 @@ def _item_shares(train_items, n_items: int) -> np.ndarray:
 
 
 def candidate_probability(train_items, n_items: int) -> np.ndarray:
-    """``q_j``: the chance one in-batch candidate is item ``j``, its share of train.
-
-    Unseen items get the smallest seen share, so ``log q`` stays finite.
-    """
+    """``q_j``: the chance an in-batch candidate is item ``j``, its share of train (unseen
+    items: the smallest seen share, so ``log q`` stays finite)."""
     share = _item_shares(train_items, n_items)
     share[share == 0] = share[share > 0].min()
     return share
@@ -193,11 +183,8 @@ def full_softmax_loss(user_embeddings, all_movie_embeddings, labels):
 
 
 class FullSoftmaxModel(tfrs.Model):
-    """Two towers trained with a softmax over the whole catalogue, plus optional L2.
-
-    ``l2`` weighs the mean squared norm of the batch's user vectors and of
-    every title vector.
-    """
+    """Two towers trained with a softmax over the whole catalogue; ``l2`` weighs the mean
+    squared norm of the batch's user vectors and of every title vector."""
 
     def __init__(self, user_model, movie_model, movie_titles, l2: float = 0.0) -> None:
         super().__init__()

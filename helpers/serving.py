@@ -1,9 +1,8 @@
 """Serving retrieval: exact (BruteForce) and approximate (ScaNN) indexes, recommendations,
 saving and loading, recall of one index against another, index memory.
 
-``k`` is fixed when an index is saved: a reloaded index always returns the ``k`` it was
-built with. A SavedModel holding a ScaNN index uses ScaNN's custom TensorFlow ops, which
-exist only in a process that has run ``import scann``: :func:`load_index` imports it first.
+A reloaded index always returns the ``k`` it was saved with; a saved ScaNN index needs
+ScaNN's TensorFlow ops, loaded by ``import scann`` (which :func:`load_index` runs first).
 """
 
 from __future__ import annotations
@@ -61,8 +60,7 @@ def _check_k(k: Any, n_candidates: int | None) -> int:
 
 
 def unique_titles(titles: Iterable[str]) -> np.ndarray:
-    """The distinct titles, sorted: each becomes one candidate (a title listed twice
-    would otherwise be recommended twice)."""
+    """The distinct titles, sorted: one candidate each (none is recommended twice)."""
     return np.unique(_strings("titles", titles))
 
 
@@ -71,9 +69,8 @@ def build_index(model: Any, titles: Iterable[str], *, k: int = 10, unique: bool 
                 **scann_settings: Any) -> tfrs.layers.factorized_top_k.TopK:
     """An index from user ids to the ``k`` best titles: ``scores, titles = index(tf.constant(["9"]))``.
 
-    It holds ``model.movie_model(title)`` for each title (each distinct one once, unless
-    ``unique=False``) and embeds queries with ``model.user_model``; ``kind`` and
-    ``scann_settings`` as in :func:`index_vectors`.
+    It holds ``model.movie_model(title)`` per distinct title (per listed one with ``unique=False``),
+    embeds queries with ``model.user_model``; ``kind``, ``scann_settings``: :func:`index_vectors`.
     """
     for tower in ("user_model", "movie_model"):
         if not callable(getattr(model, tower, None)):
@@ -116,12 +113,9 @@ def _num_candidates(index: Any) -> int | None:
 def recommend(index: Any, user_id: str, k: int = 10, *, exclude: Collection[str] = (),
               known_users: Collection[str] | None = None,
               fallback: Mapping[str, float] | None = None) -> Recommendations:
-    """The ``k`` best titles for ``user_id`` not in ``exclude``, as :class:`Recommendations`.
-
-    A user not in ``known_users`` gets the best of ``fallback`` (``{title: score}``, e.g.
-    :func:`popular_titles`) instead of the index's answer for an unknown id. A live index is
-    asked for ``k + len(exclude)`` titles; a reloaded one returns the ``k`` it was saved with.
-    """
+    """The ``k`` best titles for ``user_id`` not in ``exclude``, as :class:`Recommendations`;
+    a user not in ``known_users`` gets the best of ``fallback`` (``{title: score}``, e.g.
+    :func:`popular_titles`). A live index is asked for ``k + len(exclude)`` titles."""
     if not isinstance(user_id, str):
         raise TypeError(f"user_id must be a str such as '9' (MovieLens ids are strings), got "
                         f"{type(user_id).__name__}: {user_id!r}; pass str({user_id!r})")
@@ -169,8 +163,7 @@ def save_index(index: tfrs.layers.factorized_top_k.TopK, path: str | Path, *,
 
 
 def load_index(path: str | Path) -> Any:
-    """Load an index saved with :func:`save_index`, after ``import scann`` (when installed),
-    so that a SavedModel holding a ScaNN index finds ScaNN's TensorFlow ops."""
+    """Load an index saved with :func:`save_index`, after ``import scann`` (when installed)."""
     path = Path(path)
     if not (path / "saved_model.pb").is_file():
         raise FileNotFoundError(f"no SavedModel at {path} (no saved_model.pb); save one first "
@@ -193,9 +186,8 @@ def load_index(path: str | Path) -> Any:
 
 
 class ScaNNIndex(tfrs.layers.factorized_top_k.ScaNN):
-    """TFRS's ``ScaNN`` layer whose calls also take ScaNN's two search-time settings,
-    ``leaves_to_search`` and ``reordering_candidates`` (defaults: the built ones), so one
-    index answers at every setting. It keeps one searcher between eager calls."""
+    """TFRS's ``ScaNN`` layer whose calls also take ``leaves_to_search`` and
+    ``reordering_candidates`` (defaults: the built ones): one index answers at every setting."""
 
     def __init__(self, query_model: Any = None, k: int = 10, *, num_leaves: int = 100,
                  num_leaves_to_search: int = 10, **settings: Any) -> None:
@@ -284,9 +276,8 @@ def index_bytes(index: Any) -> int:
 
 
 def grow_catalogue(vectors: np.ndarray, n: int, *, seed: int = 42) -> np.ndarray:
-    """``n`` candidate vectors: the rows of ``vectors``, then copies of them (cycling)
-    with each coordinate multiplied by a uniform random number in [0, 1), as in the
-    TFRS efficient-serving guide: denser, with the real vectors' directions."""
+    """``n`` candidate vectors: the rows of ``vectors``, then cycling copies, each
+    coordinate times a uniform number in [0, 1) (the TFRS efficient-serving guide's)."""
     vectors = np.asarray(vectors, dtype=np.float32)
     m, d = vectors.shape
     rng = np.random.default_rng(seed)

@@ -28,9 +28,8 @@ class Stopwatch(AbstractContextManager):
 
 
 def median_latencies(functions, *, repeats=20, warmup=1, cpu=False):
-    """Median wall-clock seconds of each ``{name: fn}``, timed side by side: they run
-    in turn (a, b, a, b, ...), so all meet the same slowdowns; the ``warmup`` first
-    rounds do not count. With ``cpu=True``, each median is ``(wall, CPU)`` seconds."""
+    """Median wall-clock seconds of each ``{name: fn}``, run in turn (a, b, a, b, ...),
+    the first ``warmup`` rounds not counted; ``cpu=True``: ``(wall, CPU)`` medians."""
     times = {name: [] for name in functions}
     for _ in range(warmup + repeats):
         for name, fn in functions.items():

@@ -1,7 +1,6 @@
 """A toy world: four users and five movies on two hand-picked axes, each in [-1, 1]
 (x: children's -1 vs adult +1; y: arthouse -1 vs blockbuster +1), their feedback, and
-scoring by dot product or cosine. The arrays are read-only; the functions take any other
-names and coordinates as keyword arguments."""
+scoring by dot product or cosine. The arrays are read-only; functions take others as keywords."""
 
 import numpy as np
 
@@ -53,8 +52,7 @@ def _lookup(name, names, kind: str) -> int:
 
 def _score_matrix(U: np.ndarray, V: np.ndarray, similarity: str = "dot") -> np.ndarray:
     """``S = U @ V.T``: ``S[i, j]`` is user i's vector dotted with movie j's. With
-    ``similarity="cosine"`` every vector is first scaled to length 1: only directions
-    count."""
+    ``similarity="cosine"`` every vector is first scaled to length 1."""
     if similarity == "cosine":
         U = U / np.linalg.norm(U, axis=1, keepdims=True)
         V = V / np.linalg.norm(V, axis=1, keepdims=True)

@@ -1,12 +1,9 @@
 """Training: the one loop every TensorFlow model of the book is fitted with.
 
-The seed rule: :func:`helpers.setup` seeds Python, NumPy and TensorFlow once,
-and :func:`fit` reseeds all three with its ``seed`` before it shuffles. Keras
-creates a layer's weights on its first batch, inside ``fit``, so a model's
-initial weights and its batches depend on ``seed`` alone, not on the cells
-that ran before. No model constructor touches the seed. (A layer called before
-``fit``, e.g. by a ``FactorizedTopK`` metric's candidate dataset, is built then:
-seed before building such a model.)
+:func:`fit` reseeds Python, NumPy and TensorFlow with its ``seed`` before it shuffles, and Keras
+builds a layer's weights on its first batch inside ``fit``: weights and batches depend on
+``seed`` alone. A layer called before ``fit`` (e.g. by a ``FactorizedTopK`` metric's
+candidates) is built then: seed before building such a model.
 """
 
 from __future__ import annotations
@@ -20,11 +17,7 @@ from helpers.timing import Stopwatch
 
 
 class Validate(tf.keras.callbacks.Callback):
-    """Writes ``score(model)`` into the epoch's ``logs`` as ``name``.
-
-    So Keras's ``EarlyStopping`` (and ``History``) can watch any measure of
-    the model, e.g. ``val_top_100``, the top-100 accuracy on validation pairs.
-    """
+    """Writes ``score(model)`` into each epoch's ``logs`` as ``name``, for ``EarlyStopping``."""
 
     def __init__(self, name: str, score: Callable[[tf.keras.Model], float]) -> None:
         super().__init__()
@@ -38,20 +31,15 @@ def fit(model, data: tf.data.Dataset, *, optimizer, epochs: int, batch_size: int
         validation: Validate | None = None, validation_data: tf.data.Dataset | None = None,
         monitor: str | None = None, mode: str = "max", patience: int = 3,
         min_delta: float = 0.0, seed: int = 42) -> dict:
-    """Fit ``model`` on ``data``: shuffle once, batch, cache, ``model.fit``.
+    """Fit ``model`` on ``data``: shuffle once with ``seed``, batch, cache, ``model.fit``.
 
-    The examples are shuffled once with ``seed`` and the batches cached (the
-    TFRS guides' rule: every epoch sees the same batches). ``monitor`` names
-    a value in Keras's logs (``validation``'s name by default, or
-    ``"val_loss"`` with ``validation_data``): Keras's ``EarlyStopping`` then
-    stops after ``patience`` epochs without a gain above ``min_delta`` and
-    restores the best epoch's weights.
+    Every epoch sees the same batches. ``monitor`` names a value in Keras's logs (default:
+    ``validation``'s name; ``"val_loss"`` with ``validation_data``): ``EarlyStopping`` stops
+    after ``patience`` epochs without a gain above ``min_delta``, restoring the best weights.
 
-    Returns:
-        ``{"seconds", "cpu_seconds", "epochs", "best_epoch", "validation",
-        "history"}``: wall and CPU seconds of ``model.fit``, epochs run, the
-        1-based epoch whose weights the model ends with, the monitored value
-        after each epoch, and all of Keras's per-epoch logs.
+    Returns ``{"seconds", "cpu_seconds", "epochs", "best_epoch", "validation", "history"}``:
+    wall and CPU seconds of ``model.fit``, epochs run, the 1-based epoch whose weights the
+    model ends with, the monitored value per epoch, and all of Keras's per-epoch logs.
     """
     if not isinstance(data, tf.data.Dataset):
         raise TypeError(f"data must be a tf.data.Dataset of feature dicts, got {type(data).__name__}")
