@@ -17,16 +17,17 @@ from helpers.retrieval import full_softmax_loss
 
 
 def _histories(users, items, times, query_users, query_times, n, left):
-    """The last ``n`` items before each query (-1 pads), from events sorted by user and time."""
-    key = users * 2**32 + times  # times fit in 32 bits (seconds since 1970, before 2106)
+    """The last ``n`` items before each query (-1 pads), events sorted by user, time."""
+    key = users * 2**32 + times  # times fit in 32 bits (seconds, until 2106)
     order = np.lexsort((np.arange(len(key)), key))
     key, items = key[order], items[order]
     end = np.searchsorted(key, query_users * 2**32 + query_times, side="left")
     start = np.searchsorted(key, query_users * 2**32, side="left")
     length = np.minimum(end - start, n)
-    place = np.arange(n) - (n - length[:, None] if left else 0)  # 0 = the oldest item kept
+    place = np.arange(n) - (n - length[:, None] if left else 0)  # 0: the oldest kept
     rows = end[:, None] - length[:, None] + place
-    return np.where((place >= 0) & (place < length[:, None]), items[np.clip(rows, 0, len(items) - 1)], -1)
+    inside = (place >= 0) & (place < length[:, None])
+    return np.where(inside, items[np.clip(rows, 0, len(items) - 1)], -1)
 
 
 def histories(users, items, times, n: int, *, query_users=None, query_times=None,
