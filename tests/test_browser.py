@@ -663,7 +663,7 @@ def test_page_has_its_title(book, page):
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_no_code_is_cut_at_the_right_edge(book, page):
     """In a 1,280-pixel window every code line fits its box (_static/code.css sets
-    code at 12 px, which holds 88 characters); outputs, such as wide tables, may scroll."""
+    code at 11.6 px, which holds 88 characters); outputs, such as wide tables, may scroll."""
     wide = book.visit(page.html).facts["overflowingCode"]
     assert not wide, (
         f"{page.html}: {len(wide)} code block(s) wider than the page shows at 1,280 px; "
