@@ -321,6 +321,17 @@ def test_to_arrays_unknown_feature(movielens):
         to_arrays(movielens[0], ["rating_stars"])
 
 
+def test_to_arrays_of_filtered_and_empty_datasets():
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices({"user_id": ["1", "2", "3"], "n": [1, 2, 3]})
+    kept = to_arrays(ds.filter(lambda x: x["n"] != 2), ["user_id", "n"])
+    np.testing.assert_array_equal(kept["user_id"], ["1", "3"])
+    np.testing.assert_array_equal(kept["n"], [1, 3])
+    empty = to_arrays(ds.filter(lambda x: x["n"] > 3), ["user_id", "n"])
+    assert [len(v) for v in empty.values()] == [0, 0]
+
+
 def test_to_arrays_wrong_type():
     with pytest.raises(TypeError, match="tf.data.Dataset"):
         to_arrays({"user_id": ["1"]})
